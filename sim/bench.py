@@ -1,0 +1,198 @@
+"""`nca-world bench`: one table of speeds and ratios, all measured in one run.
+
+The machine is shared and noisy, so every figure that is compared is measured here, now:
+this machine's float32 matrix-multiply rate, a torch reference step written the way common
+Growing NCA code writes it, a plain numpy reference and the numba core, in several world states.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from agents.firing import fire_mask
+from agents.spec import Rule, RuleSpec
+from sim.world import World
+
+SIZE = 256
+AREA_FRACTION = 0.10
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the table."""
+
+    name: str
+    ms_per_step: float
+    cell_updates_per_s: float
+    note: str = ""
+
+
+def median_seconds(function: Callable[[], object], repeats: int, inner: int) -> float:
+    """Median over `repeats` of the mean time of `inner` calls of `function` (after one warm-up)."""
+    function()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(inner):
+            function()
+        times.append((time.perf_counter() - start) / inner)
+    return float(np.median(times))
+
+
+def matmul_gflops(size: int = 1024) -> float:
+    """float32 ``size x size`` matrix product rate of numpy's BLAS on all cores, GFLOP/s."""
+    a = np.random.default_rng(0).random((size, size), dtype=np.float32)
+    seconds = median_seconds(lambda: a @ a, repeats=5, inner=5)
+    return 2 * size**3 / seconds / 1e9
+
+
+def bench_rule(seed: int) -> Rule:
+    """A 16-channel, 128-hidden rule whose small last layer keeps a state nearly unchanged."""
+    spec = RuleSpec(channels=16, hidden=128)
+    rule = Rule.random(spec, seed=seed, zero_last_layer=False)
+    return Rule(spec, rule.w1, rule.b1, rule.w2 * np.float32(1e-3), rule.b2 * np.float32(0.0))
+
+
+def _discs(world: World, centres: list[tuple[int, int]], radius: float, species: list[str]) -> None:
+    yy, xx = np.mgrid[: world.height, : world.width]
+    state = world.state
+    for k, ((cy, cx), name) in enumerate(zip(centres, species, strict=True)):
+        organism = world.spawn(f"o{k}", name, (cy, cx))
+        disc = (yy - cy) ** 2 + (xx - cx) ** 2 <= radius**2
+        state[disc] = 0.5
+        state[disc, 3] = 1.0
+        world.owner[disc] = organism.index
+
+
+def make_world(layout: str, rules: dict[str, Rule]) -> World:
+    """A ``SIZE x SIZE`` world in one of the benchmark layouts."""
+    world = World(SIZE, SIZE, species=rules, seed=7)
+    names = list(rules)
+    if layout == "all alive":
+        world.spawn("o0", names[0], (0, 0))
+        world.state[:] = 0.5
+        world.state[:, :, 3] = 1.0
+        world.owner[:] = 1
+    elif layout == "one organism":
+        _discs(world, [(SIZE // 2, SIZE // 2)], np.sqrt(AREA_FRACTION * SIZE * SIZE / np.pi), names[:1])
+    else:
+        radius = np.sqrt(AREA_FRACTION * SIZE * SIZE / 4 / np.pi)
+        q = SIZE // 4
+        centres = [(q, q), (q, 3 * q), (3 * q, q), (3 * q, 3 * q)]
+        _discs(world, centres, radius, [names[k % len(names)] for k in range(4)])
+    return world
+
+
+def fired_updates(world: World) -> float:
+    """Fired cells the core must update at the next step (those inside the alive halo)."""
+    hot = world.alpha > world.alive_threshold
+    halo = np.zeros_like(hot)
+    for dy in range(-2, 3):
+        for dx in range(-2, 3):
+            halo |= np.roll(hot, (dy, dx), (0, 1))
+    fire = fire_mask(world.seed, world.step_count, world.height, world.width, 0.5)
+    return float((halo & fire).sum())
+
+
+def torch_reference_step(rule: Rule) -> Callable[[], object]:
+    """A Growing NCA step as common code writes it: depthwise conv2d perception, 1x1 convs,
+    stochastic fire mask and max-pool alive masks over the whole grid, no gradients."""
+    import torch
+    import torch.nn.functional as F
+
+    from agents.spec import PERCEPTION_KERNELS
+
+    c, h = rule.spec.channels, rule.spec.hidden
+    kernels = torch.from_numpy(PERCEPTION_KERNELS.copy())[:, None].repeat(c, 1, 1, 1)
+    conv1 = torch.nn.Conv2d(3 * c, h, 1)
+    conv2 = torch.nn.Conv2d(h, c, 1)
+    x = torch.rand(1, c, SIZE, SIZE)
+
+    def step() -> torch.Tensor:
+        with torch.no_grad():
+            pre = F.max_pool2d(x[:, 3:4], 3, 1, 1) > 0.1
+            dx = conv2(torch.relu(conv1(F.conv2d(x, kernels, padding=1, groups=c))))
+            y = x + dx * (torch.rand(1, 1, SIZE, SIZE) < 0.5)
+            return y * (pre & (F.max_pool2d(y[:, 3:4], 3, 1, 1) > 0.1))
+
+    return step
+
+
+def numpy_reference_step(rule: Rule) -> Callable[[], object]:
+    """A plain numpy step: shifted-slice perception, two matrix products over the grid."""
+    x = np.random.default_rng(1).random((SIZE, SIZE, rule.spec.channels), dtype=np.float32)
+
+    def maxpool(a: np.ndarray) -> np.ndarray:
+        p = np.pad(a, 1)
+        return np.max([p[dy : dy + SIZE, dx : dx + SIZE] for dy in range(3) for dx in range(3)], axis=0)
+
+    def step() -> np.ndarray:
+        p = np.pad(x, ((1, 1), (1, 1), (0, 0)))
+        n = {(dy, dx): p[1 + dy : 1 + dy + SIZE, 1 + dx : 1 + dx + SIZE] for dy in (-1, 0, 1) for dx in (-1, 0, 1)}
+        sx = (n[-1, 1] - n[-1, -1] + 2 * (n[0, 1] - n[0, -1]) + n[1, 1] - n[1, -1]) / 8
+        sy = (n[1, -1] + 2 * n[1, 0] + n[1, 1] - n[-1, -1] - 2 * n[-1, 0] - n[-1, 1]) / 8
+        features = np.concatenate([x, sx, sy], axis=2)
+        dx = np.maximum(features @ rule.w1 + rule.b1, 0) @ rule.w2 + rule.b2
+        y = x + dx * (np.random.default_rng(0).random((SIZE, SIZE, 1)) < 0.5)
+        life = (maxpool(x[:, :, 3]) > 0.1) & (maxpool(y[:, :, 3]) > 0.1)
+        return y * life[:, :, None]
+
+    return step
+
+
+def first_step_seconds() -> float:
+    """Wall time from a fresh interpreter's start to its first finished step (warm cache)."""
+    code = ("from sim.bench import bench_rule; from sim.world import World; "
+            "w = World(64, 64, species={'a': bench_rule(0)}); w.spawn('o', 'a', (32, 32)); w.step()")
+    subprocess.run([sys.executable, "-c", code], check=True)  # warms the numba cache
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code], check=True)
+    return time.perf_counter() - start
+
+
+def run(json_path: Path | None = None, repeats: int = 5, inner: int = 20) -> dict[str, object]:
+    """Measure everything, print the table and return (and optionally write) the figures."""
+    rule_a, rule_b = bench_rule(1), bench_rule(2)
+    flops = rule_a.spec.flops_per_update
+    gflops = matmul_gflops()
+    grid = SIZE * SIZE
+    torch_s = median_seconds(torch_reference_step(rule_a), repeats, max(1, inner // 4))
+    numpy_s = median_seconds(numpy_reference_step(rule_a), max(1, repeats // 2), 1)
+    rows = [Row("torch reference (full grid)", torch_s * 1e3, grid / torch_s),
+            Row("numpy reference (full grid)", numpy_s * 1e3, grid / numpy_s)]
+    figures: dict[str, object] = {"matmul_gflops": gflops, "torch_ms": torch_s * 1e3, "numpy_ms": numpy_s * 1e3}
+    layouts = [("all alive", {"a": rule_a}), ("one organism", {"a": rule_a}),
+               ("4 organisms, 1 species", {"a": rule_a}), ("4 organisms, 2 species", {"a": rule_a, "b": rule_b})]
+    for layout, rules in layouts:
+        world = make_world(layout, rules)
+        updates = fired_updates(world)
+        seconds = median_seconds(world.step, repeats, inner)
+        fraction = updates * flops / seconds / (gflops * 1e9)
+        rows.append(Row(f"core: {layout}", seconds * 1e3, updates / seconds,
+                        f"{torch_s / seconds:6.1f}x torch  {numpy_s / seconds:7.1f}x numpy  "
+                        f"{100 * fraction:5.1f}% of matmul"))
+        figures[layout] = {"ms_per_step": seconds * 1e3, "steps_per_s": 1 / seconds,
+                           "fired_updates_per_s": updates / seconds, "vs_torch": torch_s / seconds,
+                           "vs_numpy": numpy_s / seconds, "matmul_fraction": fraction}
+    one, two = figures["4 organisms, 1 species"], figures["4 organisms, 2 species"]
+    figures["two_species_slowdown"] = two["ms_per_step"] / one["ms_per_step"] - 1  # type: ignore[index]
+    figures["first_step_s"] = first_step_seconds()
+    print(f"nca-world bench: {SIZE}x{SIZE}, C=16, hidden 128, fire rate 0.5, "
+          f"{flops} FLOP per cell-update; matmul {gflops:.0f} GFLOP/s")
+    print(f"{'':32} {'ms/step':>9} {'steps/s':>9} {'updates/s':>10}")
+    for row in rows:
+        print(f"{row.name:32} {row.ms_per_step:9.3f} {1e3 / row.ms_per_step:9.1f} "
+              f"{row.cell_updates_per_s / 1e6:9.2f}M  {row.note}")
+    print(f"two species vs one (same area): {100 * figures['two_species_slowdown']:+.1f}%")  # type: ignore[operator]
+    print(f"fresh process to first step (warm cache): {figures['first_step_s']:.2f} s")
+    if json_path is not None:
+        json_path.write_text(json.dumps(figures, indent=2))
+    return figures

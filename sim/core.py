@@ -1,0 +1,449 @@
+"""The numba inference core: one step of a whole world, many organisms, many species.
+
+Arrays (plain; nothing here validates or raises — `step_world` checks its input once):
+
+- ``cur``, ``nxt``: float32 ``(C, H + 2R, PAD + W' + LANES)``, channel-planar with a ring of
+  ``R = 2`` cells: cell ``(y, x)`` channel ``c`` lives at ``[c, y + R, PAD + x]``. The ring is
+  zero (``zero`` boundary) or a copy of the opposite edges (``wrap``). Planar rows let one
+  vector load read 16 neighbouring cells; the ring makes every window read branch-free.
+- ``owner``: int32 ``(H, W)``; 0 = nobody, ``k`` = organism ``k``.
+- per species ``s``: ``w1[s] (3C, Hd)``, ``b1[s] (Hd,)``, ``w2[s] (Hd, C)``, ``b2[s] (C,)``,
+  ``fire_threshold[s]`` (see `agents.firing`), ``updated[s]``: channels the MLP writes (``C``,
+  or ``C - K`` when the identity is frozen).
+- per organism ``k``: ``species_of[k]`` and ``identity_of[k] (C,)``: frozen identity values,
+  read from channel ``updated[s]`` on.
+
+One step (Mordvintsev et al. 2020, with one rule per cell):
+
+1. ``hot = alpha > t``; ``pre = maxpool3(hot)``; ``halo = maxpool5(hot)``.
+2. The rule of a cell in ``halo``: its owner's, or if unowned the owner of its highest-alpha owned
+   neighbour in the 3x3 window (ties: raster order), else in the 5x5 window.
+3. ``u = x + fire * (W2^T relu(W1^T p(x) + b1) + b2)`` for every fired cell with a rule; the MLP
+   runs on 16 fired cells at a time (`sim.simd`). Unfired cells keep ``u = x``.
+4. ``post = maxpool3(u_alpha > t)``; ``life = pre & post``; ``x' = u * life``; the frozen
+   identity channels of living cells are set to their organism's identity.
+5. Ownership: a living cell keeps its owner, a new one takes its rule's owner, a dead one has none.
+
+Cells farther than 2 from every hot cell are zero after the step and are never computed.
+Each thread writes only its own rows and a cell's arithmetic does not depend on the lane or
+thread that computes it, so results do not depend on the thread count.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numba
+import numpy as np
+from numba import prange
+
+from agents.firing import cell_fires, row_key
+from sim.simd import LANES, vadd, vcompress, vfma, vload, vmul, vrelu, vsplat, vstore, vsub
+
+FASTMATH = True
+RING = 2  # ring width: the 5x5 halo window reads two cells past the edge
+PAD = LANES  # left margin of a padded row, so that vector loads at x - 1 stay in bounds
+ROW_BLOCK = 4  # rows a thread takes at a time; blocks are dealt to threads cyclically
+TILE = 2 * LANES  # a tile holds one full MLP batch plus a partly filled chunk
+BLOCK = 8  # outputs computed together in the MLP (8 vector accumulators in registers)
+
+
+def padded_shape(channels: int, height: int, width: int) -> tuple[int, int, int]:
+    """Shape of a padded state buffer for a ``height x width`` world."""
+    chunks = -(-width // LANES)
+    return channels, height + 2 * RING, PAD + chunks * LANES + LANES
+
+
+# --------------------------------------------------------------------------- ring
+
+
+@numba.njit(cache=True, fastmath=FASTMATH)
+def refresh_ring(state, height, width, first_channel, last_channel):
+    """Copy the opposite edges into the ring (``wrap`` boundary) for channels first..last-1.
+
+    Rows first, then columns over all rows, so the corners hold the diagonal cells.
+    """
+    for c in range(first_channel, last_channel):
+        plane = state[c]
+        for r in range(RING):
+            plane[r, PAD : PAD + width] = plane[RING + (r - RING) % height, PAD : PAD + width]
+            plane[RING + height + r, PAD : PAD + width] = plane[RING + r % height, PAD : PAD + width]
+        for row in range(height + 2 * RING):
+            for r in range(RING):
+                plane[row, PAD - RING + r] = plane[row, PAD + (r - RING) % width]
+                plane[row, PAD + width + r] = plane[row, PAD + r % width]
+
+
+@numba.njit(cache=True, fastmath=FASTMATH)
+def _ring_rows(mask, height, wrap):
+    """Fill the ``RING`` rows above and below a ``(H + 2R, W)`` mask: zero or wrapped."""
+    for r in range(RING):
+        if wrap:
+            mask[r] = mask[RING + (r - RING) % height]
+            mask[RING + height + r] = mask[RING + r % height]
+        else:
+            mask[r] = 0
+            mask[RING + height + r] = 0
+
+
+# --------------------------------------------------------------------------- alive masks
+
+
+@numba.njit(cache=True, fastmath=FASTMATH, parallel=True)
+def hot_rows(state, threshold, height, width, wrap, near1, near2):
+    """``near_r[y + R, x] = any(alpha[y, x-r .. x+r] > threshold)`` for r = 1 and 2.
+
+    Reads the alpha plane with its ring, so both boundaries come out right.
+    """
+    for y in prange(height):
+        alpha = state[3, y + RING]
+        for x in range(width):
+            a = PAD + x
+            inner = (alpha[a - 1] > threshold) | (alpha[a] > threshold) | (alpha[a + 1] > threshold)
+            near1[y + RING, x] = inner
+            near2[y + RING, x] = inner | (alpha[a - 2] > threshold) | (alpha[a + 2] > threshold)
+    _ring_rows(near1, height, wrap)
+    _ring_rows(near2, height, wrap)
+
+
+@numba.njit(cache=True, fastmath=FASTMATH)
+def _strongest_owned(state, owner, y, x, radius, height, width, wrap):
+    """Owner of the highest-alpha owned cell in the window of `radius` around (y, x), or 0.
+
+    Ties go to the first in raster order.
+    """
+    best = 0
+    best_alpha = -np.inf
+    for dy in range(-radius, radius + 1):
+        yy = y + dy
+        if wrap:
+            yy %= height
+        elif yy < 0 or yy >= height:
+            continue
+        for dx in range(-radius, radius + 1):
+            xx = x + dx
+            if wrap:
+                xx %= width
+            elif xx < 0 or xx >= width:
+                continue
+            o = owner[yy, xx]
+            a = state[3, yy + RING, PAD + xx]
+            if o > 0 and a > best_alpha:
+                best = o
+                best_alpha = a
+    return best
+
+
+@numba.njit(cache=True, fastmath=FASTMATH, parallel=True)
+def rule_rows(state, owner, near1, near2, height, width, wrap, pre, rule):
+    """``pre = maxpool3(hot)`` and the organism whose rule updates each cell of the halo.
+
+    ``rule[y, x]`` is 0 outside ``maxpool5(hot)``; inside it is the owner, or for an unowned
+    cell its strongest owned neighbour (3x3, else 5x5).
+    """
+    for y in prange(height):
+        r = y + RING
+        for x in range(width):
+            pre[y, x] = near1[r - 1, x] | near1[r, x] | near1[r + 1, x]
+        for x in range(width):
+            halo = near2[r - 2, x] | near2[r - 1, x] | near2[r, x] | near2[r + 1, x] | near2[r + 2, x]
+            o = owner[y, x]
+            if halo and o == 0:
+                o = _strongest_owned(state, owner, y, x, 1, height, width, wrap)
+                if o == 0:
+                    o = _strongest_owned(state, owner, y, x, 2, height, width, wrap)
+            rule[y, x] = o if halo else 0
+
+
+# --------------------------------------------------------------------------- perception and MLP
+
+
+@numba.njit(cache=True, fastmath=FASTMATH, inline="always")
+def _dense_block(source, n_in, weights, bias, j0, target, relu):
+    """``target[j] = act(bias[j] + sum_k weights[k, j] * source[k])`` for j = j0 .. j0+7.
+
+    Every row is a vector of 16 cells; the eight accumulators stay in registers.
+    """
+    a0, a1, a2, a3 = vsplat(bias[j0]), vsplat(bias[j0 + 1]), vsplat(bias[j0 + 2]), vsplat(bias[j0 + 3])
+    a4, a5, a6, a7 = vsplat(bias[j0 + 4]), vsplat(bias[j0 + 5]), vsplat(bias[j0 + 6]), vsplat(bias[j0 + 7])
+    for k in range(n_in):
+        v = vload(source[k], 0)
+        w = weights[k]
+        a0 = vfma(a0, vsplat(w[j0]), v)
+        a1 = vfma(a1, vsplat(w[j0 + 1]), v)
+        a2 = vfma(a2, vsplat(w[j0 + 2]), v)
+        a3 = vfma(a3, vsplat(w[j0 + 3]), v)
+        a4 = vfma(a4, vsplat(w[j0 + 4]), v)
+        a5 = vfma(a5, vsplat(w[j0 + 5]), v)
+        a6 = vfma(a6, vsplat(w[j0 + 6]), v)
+        a7 = vfma(a7, vsplat(w[j0 + 7]), v)
+    if relu:
+        a0, a1, a2, a3 = vrelu(a0), vrelu(a1), vrelu(a2), vrelu(a3)
+        a4, a5, a6, a7 = vrelu(a4), vrelu(a5), vrelu(a6), vrelu(a7)
+    vstore(target[j0], 0, a0)
+    vstore(target[j0 + 1], 0, a1)
+    vstore(target[j0 + 2], 0, a2)
+    vstore(target[j0 + 3], 0, a3)
+    vstore(target[j0 + 4], 0, a4)
+    vstore(target[j0 + 5], 0, a5)
+    vstore(target[j0 + 6], 0, a6)
+    vstore(target[j0 + 7], 0, a7)
+
+
+@numba.njit(cache=True, fastmath=FASTMATH, inline="always")
+def _dense_one(source, n_in, weights, bias, j, target, relu):
+    """One output row of `_dense_block` (the remainder when outputs are not a multiple of 8)."""
+    acc = vsplat(bias[j])
+    for k in range(n_in):
+        acc = vfma(acc, vsplat(weights[k, j]), vload(source[k], 0))
+    vstore(target[j], 0, vrelu(acc) if relu else acc)
+
+
+@numba.njit(cache=True, fastmath=FASTMATH, inline="always")
+def _dense(source, n_in, weights, bias, n_out, target, relu):
+    """``target[:n_out] = act(weights[:n_in, :n_out]^T source[:n_in] + bias)``, 16 cells a row."""
+    full = n_out - n_out % BLOCK
+    for j0 in range(0, full, BLOCK):
+        _dense_block(source, n_in, weights, bias, j0, target, relu)
+    for j in range(full, n_out):
+        _dense_one(source, n_in, weights, bias, j, target, relu)
+
+
+@numba.njit(cache=True, fastmath=FASTMATH, inline="always")
+def _apply_tile(tile, offsets, count, w1, b1, w2, b2, updated, hidden, delta, flat):
+    """Run the MLP on the 16 lanes of `tile` and write ``u = x + dx`` of the `count` real cells.
+
+    ``tile[:C]`` holds the cells' own state (the identity part of the perception), so
+    ``u = x + dx`` is one vector add; `offsets` index a cell within a flattened channel plane.
+    """
+    _dense(tile, tile.shape[0], w1, b1, w1.shape[1], hidden, True)
+    _dense(hidden, w1.shape[1], w2, b2, updated, delta, False)
+    for c in range(updated):
+        vstore(delta[c], 0, vadd(vload(tile[c], 0), vload(delta[c], 0)))
+    for i in range(count):
+        for c in range(updated):
+            flat[c, offsets[i]] = delta[c, i]
+
+
+@numba.njit(cache=True, fastmath=FASTMATH, inline="always")
+def _fire_masks(rule, species_of, fire_threshold, key, y, x0, width, n_species, lane_species, masks):
+    """Per species, the 16-bit mask of cells ``(y, x0 ..)`` with a rule of that species that fire.
+
+    Returns the union of the masks.
+    """
+    fired = 0
+    for i in range(min(LANES, width - x0)):
+        o = rule[y, x0 + i]
+        if o > 0:
+            s = species_of[o]
+            lane_species[i] = s
+            fired |= np.int64(cell_fires(key, x0 + i, fire_threshold[s])) << i
+        else:
+            lane_species[i] = -1
+    if n_species == 1:
+        masks[0] = fired
+        return fired
+    for s in range(n_species):
+        m = 0
+        for i in range(min(LANES, width - x0)):
+            m |= np.int64(lane_species[i] == s) << i
+        masks[s] = m & fired
+    return fired
+
+
+@numba.njit(cache=True, fastmath=FASTMATH, parallel=True)
+def update_rows(cur, nxt, rule, species_of, w1, b1, w2, b2, fire_threshold, updated,
+                seed, step, height, width, tiles, offsets, fill, masks, lane_species, hidden, delta):
+    """``nxt = cur + fire * MLP(perception(cur))`` for the fired cells that have a rule.
+
+    Rows go to threads in blocks, dealt cyclically. Per chunk of 16 cells the perception is
+    computed in registers (``p = [x, sobel_x(x) / 8, sobel_y(x) / 8]``, see `agents.spec`) and
+    the fired cells of each species are packed into that species' tile (``vcompress``), across
+    rows; a full tile runs the MLP. Scratch arrays have a leading band axis:
+    ``tiles (B, S, 3C, TILE)``, ``offsets (B, S, TILE)``, ``fill (B, S)``, ``masks (B, S)``,
+    ``lane_species (B, 16)``, ``hidden (B, Hd, 16)``, ``delta (B, C, 16)``.
+    """
+    channels = cur.shape[0]
+    n_species = w1.shape[0]
+    n_bands = tiles.shape[0]
+    n_blocks = -(-height // ROW_BLOCK)
+    stride = cur.shape[2]
+    flat = nxt.reshape((channels, cur.shape[1] * stride))
+    eighth = vsplat(np.float32(0.125))
+    two = vsplat(np.float32(2.0))
+    for band in prange(n_bands):
+        fill[band, :] = 0
+        for block in range(band, n_blocks, n_bands):
+            for y in range(block * ROW_BLOCK, min(height, (block + 1) * ROW_BLOCK)):
+                key = row_key(seed, step, y)
+                r = y + RING
+                for x0 in range(0, width, LANES):
+                    a = PAD + x0
+                    fired = _fire_masks(rule, species_of, fire_threshold, key, y, x0, width,
+                                        n_species, lane_species[band], masks[band])
+                    if fired == 0:
+                        for c in range(channels):
+                            vstore(nxt[c, r], a, vload(cur[c, r], a))
+                        continue
+                    for c in range(channels):
+                        up, mid, down = cur[c, r - 1], cur[c, r], cur[c, r + 1]
+                        up_l, up_c, up_r = vload(up, a - 1), vload(up, a), vload(up, a + 1)
+                        mid_l, mid_c, mid_r = vload(mid, a - 1), vload(mid, a), vload(mid, a + 1)
+                        down_l, down_c, down_r = vload(down, a - 1), vload(down, a), vload(down, a + 1)
+                        vstore(nxt[c, r], a, mid_c)
+                        # sobel_x = ((up_r - up_l) + 2 (mid_r - mid_l) + (down_r - down_l)) / 8
+                        sx = vfma(vadd(vsub(up_r, up_l), vsub(down_r, down_l)), two, vsub(mid_r, mid_l))
+                        sx = vmul(sx, eighth)
+                        # sobel_y = ((down_l + 2 down_c + down_r) - (up_l + 2 up_c + up_r)) / 8
+                        sy = vsub(vfma(vadd(down_l, down_r), two, down_c), vfma(vadd(up_l, up_r), two, up_c))
+                        sy = vmul(sy, eighth)
+                        for s in range(n_species):
+                            mask = masks[band, s]
+                            if mask != 0:
+                                tile = tiles[band, s]
+                                f = fill[band, s]
+                                vcompress(tile[c], f, mid_c, mask)
+                                vcompress(tile[channels + c], f, sx, mask)
+                                vcompress(tile[2 * channels + c], f, sy, mask)
+                    for s in range(n_species):
+                        mask = masks[band, s]
+                        if mask == 0:
+                            continue
+                        f = fill[band, s]
+                        for i in range(LANES):  # branch-free: a lane that did not fire is overwritten
+                            offsets[band, s, f] = r * stride + a + i
+                            f += mask >> i & 1
+                        if f >= LANES:
+                            tile = tiles[band, s]
+                            _apply_tile(tile, offsets[band, s], LANES, w1[s], b1[s], w2[s], b2[s],
+                                        updated[s], hidden[band], delta[band], flat)
+                            for k in range(tile.shape[0]):
+                                vstore(tile[k], 0, vload(tile[k], LANES))
+                            offsets[band, s, : f - LANES] = offsets[band, s, LANES:f]
+                            f -= LANES
+                        fill[band, s] = f
+        for s in range(n_species):
+            if fill[band, s] > 0:
+                _apply_tile(tiles[band, s], offsets[band, s], fill[band, s], w1[s], b1[s], w2[s],
+                            b2[s], updated[s], hidden[band], delta[band], flat)
+
+
+# --------------------------------------------------------------------------- life and ownership
+
+
+@numba.njit(cache=True, fastmath=FASTMATH, parallel=True)
+def settle_rows(nxt, owner, rule, pre, near1, species_of, identity_of, updated, height, width):
+    """``life = pre & maxpool3(u_alpha > t)`` (from `near1`); zero the dead, own the living.
+
+    Living cells of a frozen-identity species get their organism's identity channels.
+    """
+    channels = nxt.shape[0]
+    for y in prange(height):
+        r = y + RING
+        for x in range(width):
+            life = pre[y, x] & (near1[r - 1, x] | near1[r, x] | near1[r + 1, x])
+            pre[y, x] = life
+            if life:
+                o = owner[y, x]
+                owner[y, x] = o if o > 0 else rule[y, x]
+            else:
+                owner[y, x] = 0
+        for c in range(channels):
+            row = nxt[c, r]
+            for x in range(width):
+                if not pre[y, x]:
+                    row[PAD + x] = 0.0
+        for x in range(width):
+            o = owner[y, x]
+            if o > 0:
+                first = updated[species_of[o]]
+                for c in range(first, channels):
+                    nxt[c, r, PAD + x] = identity_of[o, c]
+
+
+# --------------------------------------------------------------------------- the public step
+
+
+class Species(NamedTuple):
+    """Stacked rules of every species in a world (index ``s``), as the kernels take them."""
+
+    w1: np.ndarray  # float32 (S, 3C, Hd)
+    b1: np.ndarray  # float32 (S, Hd)
+    w2: np.ndarray  # float32 (S, Hd, C)
+    b2: np.ndarray  # float32 (S, C)
+    fire_threshold: np.ndarray  # int64 (S,)
+    updated: np.ndarray  # int64 (S,)
+
+
+class Organisms(NamedTuple):
+    """Per-organism tables (index ``k``; row 0 is "nobody")."""
+
+    species_of: np.ndarray  # int64 (N + 1,)
+    identity_of: np.ndarray  # float32 (N + 1, C)
+
+
+class Scratch(NamedTuple):
+    """Work arrays of one step, allocated once per world by `make_scratch`."""
+
+    near1: np.ndarray
+    near2: np.ndarray
+    pre: np.ndarray
+    rule: np.ndarray
+    tiles: np.ndarray
+    offsets: np.ndarray
+    fill: np.ndarray
+    masks: np.ndarray
+    lane_species: np.ndarray
+    hidden: np.ndarray
+    delta: np.ndarray
+
+
+def make_scratch(channels: int, hidden: int, n_species: int, height: int, width: int) -> Scratch:
+    """Scratch for `step`; one band of tile buffers per numba thread."""
+    bands = numba.config.NUMBA_NUM_THREADS
+    return Scratch(
+        near1=np.zeros((height + 2 * RING, width), np.uint8),
+        near2=np.zeros((height + 2 * RING, width), np.uint8),
+        pre=np.zeros((height, width), np.uint8),
+        rule=np.zeros((height, width), np.int32),
+        tiles=np.zeros((bands, n_species, 3 * channels, TILE), np.float32),
+        offsets=np.zeros((bands, n_species, TILE), np.int64),
+        fill=np.zeros((bands, n_species), np.int64),
+        masks=np.zeros((bands, n_species), np.int64),
+        lane_species=np.zeros((bands, LANES), np.int64),
+        hidden=np.zeros((bands, hidden, LANES), np.float32),
+        delta=np.zeros((bands, channels, LANES), np.float32),
+    )
+
+
+def step(cur: np.ndarray, nxt: np.ndarray, owner: np.ndarray, species: Species,
+         organisms: Organisms, scratch: Scratch, *, threshold: float, wrap: bool,
+         seed: int, step_index: int) -> None:
+    """Advance the padded state `cur` one step into `nxt`, updating `owner` in place.
+
+    `cur` keeps its values (its ring is refreshed for ``wrap``); see the module docstring for
+    the maths. Shapes are those of `padded_shape`, `Species`, `Organisms` and `make_scratch`.
+    """
+    height, width = owner.shape
+    channels = cur.shape[0]
+    if cur.shape != padded_shape(channels, height, width) or nxt.shape != cur.shape:
+        raise ValueError(f"state buffers must have shape {padded_shape(channels, height, width)}")
+    if species.w1.shape[1] != 3 * channels or species.w2.shape[2] != channels:
+        raise ValueError("species weights do not match the state's channel count")
+    if owner.size and not 0 <= owner.min() <= owner.max() < len(organisms.species_of):
+        raise ValueError(f"owner map holds organism numbers outside 0..{len(organisms.species_of) - 1}")
+    s = scratch
+    limit = np.float32(threshold)
+    if wrap:
+        refresh_ring(cur, height, width, 0, channels)
+    hot_rows(cur, limit, height, width, wrap, s.near1, s.near2)
+    rule_rows(cur, owner, s.near1, s.near2, height, width, wrap, s.pre, s.rule)
+    update_rows(cur, nxt, s.rule, organisms.species_of, species.w1, species.b1, species.w2,
+                species.b2, species.fire_threshold, species.updated, seed, step_index,
+                height, width, s.tiles, s.offsets, s.fill, s.masks, s.lane_species, s.hidden,
+                s.delta)
+    if wrap:
+        refresh_ring(nxt, height, width, 3, 4)
+    hot_rows(nxt, limit, height, width, wrap, s.near1, s.near2)
+    settle_rows(nxt, owner, s.rule, s.pre, s.near1, organisms.species_of, organisms.identity_of,
+                species.updated, height, width)

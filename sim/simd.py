@@ -1,0 +1,169 @@
+"""A 16-lane float32 vector for numba kernels, built from LLVM vector intrinsics.
+
+LLVM's auto-vectoriser does not keep a matrix product's accumulators in registers across the
+reduction loop (measured: 22-46 GFLOP/s a core here, against ~160 for BLAS). With an explicit
+``<16 x float>`` value type the accumulators live in registers and one fused multiply-add
+works on 16 cells at once (~146 GFLOP/s a core). On CPUs without AVX-512, LLVM splits each
+vector into two 8-lane halves; the results are the same.
+
+Only what the core needs: load, store, splat, fused multiply-add, add, subtract, multiply, relu and an
+in-register compress. Lanes are cells; nothing here validates indices (kernels never do).
+"""
+
+from __future__ import annotations
+
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic, models, register_model
+
+LANES = 16
+_VECTOR = ir.VectorType(ir.FloatType(), LANES)
+_MASK = ir.VectorType(ir.IntType(1), LANES)
+
+
+class F32x16Type(types.Type):
+    """The numba type of a 16-lane float32 vector."""
+
+    def __init__(self) -> None:
+        super().__init__(name="F32x16")
+
+
+f32x16 = F32x16Type()
+
+
+@register_model(F32x16Type)
+class F32x16Model(models.PrimitiveModel):
+    """Held as an LLVM ``<16 x float>``, i.e. one AVX-512 register."""
+
+    def __init__(self, dmm, fe_type) -> None:
+        super().__init__(dmm, fe_type, _VECTOR)
+
+
+def _element_pointer(context, builder, array_type, array, index):
+    """Pointer to ``array[index]`` of a C-contiguous 1-D array, as a vector pointer."""
+    data = context.make_array(array_type)(context, builder, array)
+    pointer = cgutils.get_item_pointer(context, builder, array_type, data, [index])
+    return pointer
+
+
+@intrinsic
+def vload(typingctx, array, index):
+    """``array[index : index + 16]`` of a float32 1-D array as a vector."""
+    signature = f32x16(array, index)
+
+    def codegen(context, builder, sig, args):
+        pointer = _element_pointer(context, builder, sig.args[0], args[0], args[1])
+        return builder.load(builder.bitcast(pointer, _VECTOR.as_pointer()), align=4)
+
+    return signature, codegen
+
+
+@intrinsic
+def vstore(typingctx, array, index, vector):
+    """``array[index : index + 16] = vector``."""
+    signature = types.void(array, index, vector)
+
+    def codegen(context, builder, sig, args):
+        pointer = _element_pointer(context, builder, sig.args[0], args[0], args[1])
+        builder.store(args[2], builder.bitcast(pointer, _VECTOR.as_pointer()), align=4)
+
+    return signature, codegen
+
+
+@intrinsic
+def vcompress(typingctx, array, index, vector, bits):
+    """Pack the lanes ``i`` of `vector` with bit ``i`` of `bits` set to the front, then store
+    all 16 lanes at ``array[index:]`` (lanes past popcount(bits) are don't-care).
+
+    ``llvm.experimental.vector.compress`` is one in-register ``vcompressps`` on AVX-512, which
+    is several times faster than the memory form of a masked compress-store.
+    """
+    signature = types.void(array, index, vector, bits)
+
+    def codegen(context, builder, sig, args):
+        pointer = _element_pointer(context, builder, sig.args[0], args[0], args[1])
+        mask = builder.bitcast(builder.trunc(args[3], ir.IntType(LANES)), _MASK)
+        function = cgutils.get_or_insert_function(
+            builder.module,
+            ir.FunctionType(_VECTOR, [_VECTOR, _MASK, _VECTOR]),
+            "llvm.experimental.vector.compress.v16f32",
+        )
+        packed = builder.call(function, [args[2], mask, ir.Constant(_VECTOR, ir.Undefined)])
+        builder.store(packed, builder.bitcast(pointer, _VECTOR.as_pointer()), align=4)
+
+    return signature, codegen
+
+
+@intrinsic
+def vsplat(typingctx, value):
+    """A vector with every lane equal to the float32 `value`."""
+    signature = f32x16(types.float32)
+
+    def codegen(context, builder, sig, args):
+        zero = ir.Constant(ir.IntType(32), 0)
+        single = builder.insert_element(ir.Constant(_VECTOR, ir.Undefined), args[0], zero)
+        lanes = ir.Constant(ir.VectorType(ir.IntType(32), LANES), [0] * LANES)
+        return builder.shuffle_vector(single, ir.Constant(_VECTOR, ir.Undefined), lanes)
+
+    return signature, codegen
+
+
+@intrinsic
+def vfma(typingctx, acc, a, b):
+    """``acc + a * b`` lane by lane, fused (one rounding)."""
+    signature = f32x16(f32x16, f32x16, f32x16)
+
+    def codegen(context, builder, sig, args):
+        function = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(_VECTOR, [_VECTOR] * 3), "llvm.fma.v16f32"
+        )
+        return builder.call(function, [args[1], args[2], args[0]])
+
+    return signature, codegen
+
+
+@intrinsic
+def vadd(typingctx, a, b):
+    """``a + b`` lane by lane."""
+    signature = f32x16(f32x16, f32x16)
+
+    def codegen(context, builder, sig, args):
+        return builder.fadd(args[0], args[1])
+
+    return signature, codegen
+
+
+@intrinsic
+def vsub(typingctx, a, b):
+    """``a - b`` lane by lane."""
+    signature = f32x16(f32x16, f32x16)
+
+    def codegen(context, builder, sig, args):
+        return builder.fsub(args[0], args[1])
+
+    return signature, codegen
+
+
+@intrinsic
+def vmul(typingctx, a, b):
+    """``a * b`` lane by lane."""
+    signature = f32x16(f32x16, f32x16)
+
+    def codegen(context, builder, sig, args):
+        return builder.fmul(args[0], args[1])
+
+    return signature, codegen
+
+
+@intrinsic
+def vrelu(typingctx, a):
+    """``max(a, 0)`` lane by lane."""
+    signature = f32x16(f32x16)
+
+    def codegen(context, builder, sig, args):
+        zero = ir.Constant(_VECTOR, [0.0] * LANES)
+        positive = builder.fcmp_ordered(">", args[0], zero)
+        return builder.select(positive, args[0], zero)
+
+    return signature, codegen

@@ -1,0 +1,182 @@
+"""A world: one grid, many organisms of one or more species, stepped by `sim.core`.
+
+The state is stored channel-planar with a ring (see `sim.core`); `World.state` is an
+``(H, W, C)`` view of the current buffer, valid until the next `step`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from agents.errors import WorldError
+from agents.firing import fire_threshold
+from agents.spec import BOUNDARIES, Rule, seed_state
+from sim import core
+
+MAX_SEED = 2**63 - 1
+
+
+@dataclass(frozen=True)
+class Organism:
+    """One organism: its index in the owner map (from 1), species and identity values."""
+
+    index: int
+    name: str
+    species: str
+    identity: tuple[float, ...]
+    seed_cell: tuple[int, int]
+    spawn_step: int
+
+
+class World:
+    """A grid hosting organisms; every alive cell is updated by the rule of its owner."""
+
+    def __init__(self, height: int, width: int, *, species: Mapping[str, Rule],
+                 boundary: str = "zero", seed: int = 0) -> None:
+        if not (isinstance(height, int) and isinstance(width, int) and height > 0 and width > 0):
+            raise WorldError(f"world size: expected positive integers, got {height!r} x {width!r}")
+        if boundary not in BOUNDARIES:
+            raise WorldError(f"boundary: expected one of {BOUNDARIES}, got {boundary!r}")
+        if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed <= MAX_SEED:
+            raise WorldError(f"seed: expected an integer in [0, 2**63), got {seed!r}")
+        if not species:
+            raise WorldError("species: expected at least one species")
+        rules = list(species.values())
+        first = rules[0].spec
+        for name, rule in species.items():
+            if rule.spec.channels != first.channels:
+                raise WorldError(
+                    f"species {name!r}: expected {first.channels} channels like "
+                    f"{next(iter(species))!r}, got {rule.spec.channels}")
+            if rule.spec.alive_threshold != first.alive_threshold:
+                raise WorldError(
+                    f"species {name!r}: expected alive_threshold {first.alive_threshold}, "
+                    f"got {rule.spec.alive_threshold}")
+        self.height, self.width, self.boundary, self.seed = height, width, boundary, seed
+        self.channels = first.channels
+        self.alive_threshold = first.alive_threshold
+        self.rules: dict[str, Rule] = dict(species)
+        self._species_names = list(species)
+        self._tables = _stack_species(rules)
+        shape = core.padded_shape(self.channels, height, width)
+        self._buffers = [np.zeros(shape, np.float32), np.zeros(shape, np.float32)]
+        self.owner = np.zeros((height, width), np.int32)
+        self.organisms: list[Organism] = []
+        self._species_of = np.zeros(1, np.int64)
+        self._identity_of = np.zeros((1, self.channels), np.float32)
+        hidden = max(rule.spec.hidden for rule in rules)
+        self._scratch = core.make_scratch(self.channels, hidden, len(rules), height, width)
+        self.step_count = 0
+
+    # ------------------------------------------------------------------ views
+
+    @property
+    def state(self) -> np.ndarray:
+        """The state as an ``(H, W, C)`` float32 view (writable; stale after `step`)."""
+        interior = self._buffers[0][:, core.RING : core.RING + self.height,
+                                    core.PAD : core.PAD + self.width]
+        return interior.transpose(1, 2, 0)
+
+    @property
+    def rgba(self) -> np.ndarray:
+        """Premultiplied RGBA, ``(H, W, 4)`` copy."""
+        return np.ascontiguousarray(self.state[:, :, :4])
+
+    @property
+    def alpha(self) -> np.ndarray:
+        """Alpha channel, ``(H, W)`` copy."""
+        return self.state[:, :, 3].copy()
+
+    def organism(self, name: str) -> Organism:
+        """The organism called `name`."""
+        for organism in self.organisms:
+            if organism.name == name:
+                return organism
+        raise WorldError(f"organism: no organism named {name!r} (have {[o.name for o in self.organisms]})")
+
+    def mask(self, name: str) -> np.ndarray:
+        """Bool ``(H, W)``: the cells that organism `name` owns."""
+        return self.owner == self.organism(name).index
+
+    # ------------------------------------------------------------------ changes
+
+    def spawn(self, name: str, species: str, at: Sequence[int],
+              identity: Sequence[float] | float | None = None) -> Organism:
+        """Plant a seed cell of `species` at ``at = (y, x)`` and return the new organism.
+
+        `identity` holds the ``K`` identity values (a number is repeated; default ones).
+        """
+        if any(o.name == name for o in self.organisms):
+            raise WorldError(f"organism {name!r}: the name is already taken")
+        if species not in self.rules:
+            raise WorldError(f"organism {name!r}: unknown species {species!r} (have {self._species_names})")
+        y, x = self._position(name, at)
+        spec = self.rules[species].spec
+        values = _identity_values(name, identity, spec.identity_channels)
+        organism = Organism(len(self.organisms) + 1, name, species, tuple(float(v) for v in values),
+                            (y, x), self.step_count)
+        self.organisms.append(organism)
+        identity_row = np.zeros((1, self.channels), np.float32)
+        identity_row[0, spec.identity_slice] = values
+        self._species_of = np.append(self._species_of, self._species_names.index(species))
+        self._identity_of = np.concatenate([self._identity_of, identity_row])
+        self.state[y, x] = seed_state(spec, values)
+        self.owner[y, x] = organism.index
+        return organism
+
+    def step(self, n: int = 1) -> None:
+        """Advance the world `n` steps."""
+        organisms = core.Organisms(self._species_of, self._identity_of)
+        for _ in range(n):
+            cur, nxt = self._buffers
+            try:
+                core.step(cur, nxt, self.owner, self._tables, organisms, self._scratch,
+                          threshold=self.alive_threshold, wrap=self.boundary == "wrap",
+                          seed=self.seed, step_index=self.step_count)
+            except ValueError as error:
+                raise WorldError(f"step {self.step_count}: {error}") from error
+            self._buffers.reverse()
+            self.step_count += 1
+
+    def _position(self, name: str, at: Sequence[int]) -> tuple[int, int]:
+        try:
+            y, x = (int(v) for v in at)
+        except (TypeError, ValueError) as error:
+            raise WorldError(f"organism {name!r}: position: expected (y, x), got {at!r}") from error
+        if not (0 <= y < self.height and 0 <= x < self.width):
+            raise WorldError(f"organism {name!r}: position: expected inside the "
+                             f"{self.height}x{self.width} grid, got ({y}, {x})")
+        return y, x
+
+
+def _identity_values(name: str, identity: Sequence[float] | float | None, count: int) -> np.ndarray:
+    if identity is None:
+        return np.ones(count, np.float32)
+    values = np.atleast_1d(np.asarray(identity, dtype=np.float32))
+    if values.size == 1 and count > 1:
+        values = np.repeat(values, count)
+    if values.shape != (count,) or not np.isfinite(values).all():
+        raise WorldError(f"organism {name!r}: identity: expected {count} finite values, got {identity!r}")
+    return values
+
+
+def _stack_species(rules: list[Rule]) -> core.Species:
+    """Stack rules of possibly different hidden widths; narrower ones are zero-padded."""
+    hidden = max(rule.spec.hidden for rule in rules)
+    channels = rules[0].spec.channels
+    n = len(rules)
+    w1 = np.zeros((n, 3 * channels, hidden), np.float32)
+    b1 = np.zeros((n, hidden), np.float32)
+    w2 = np.zeros((n, hidden, channels), np.float32)
+    b2 = np.zeros((n, channels), np.float32)
+    for s, rule in enumerate(rules):
+        h = rule.spec.hidden
+        w1[s, :, :h], b1[s, :h], w2[s, :h], b2[s] = rule.w1, rule.b1, rule.w2, rule.b2
+    return core.Species(
+        w1, b1, w2, b2,
+        fire_threshold=np.array([fire_threshold(r.spec.fire_rate) for r in rules], np.int64),
+        updated=np.array([r.spec.updated_channels for r in rules], np.int64),
+    )

@@ -1,0 +1,118 @@
+import numpy as np
+import pytest
+
+from agents.errors import WorldError
+from agents.spec import Rule, RuleSpec
+from sim.world import World
+from tests.conftest import lively_rule, random_state
+
+
+def grower() -> Rule:
+    """A rule that raises alpha everywhere it fires: every organism grows one ring per ~step."""
+    spec = RuleSpec(hidden=16)
+    w1 = np.zeros((spec.features, spec.hidden), np.float32)
+    b1 = np.zeros(spec.hidden, np.float32)
+    b1[0] = 1.0  # hidden unit 0 is always 1
+    w2 = np.zeros((spec.hidden, spec.channels), np.float32)
+    w2[0, 3] = 0.3  # ... and adds 0.3 to alpha
+    return Rule(spec, w1, b1, w2, np.zeros(spec.channels, np.float32))
+
+
+def still() -> Rule:
+    """A rule whose update is exactly zero."""
+    return Rule.random(RuleSpec(hidden=16), seed=0)
+
+
+def test_growth_inherits_the_owner_and_segments_exactly():
+    world = World(40, 60, species={"g": grower()}, seed=1)
+    world.spawn("left", "g", (20, 12))
+    world.spawn("right", "g", (20, 48))
+    world.step(8)
+    left, right = world.mask("left"), world.mask("right")
+    assert left.sum() > 20 and right.sum() > 20
+    assert not (left & right).any()
+    assert (np.nonzero(left)[1] < 30).all() and (np.nonzero(right)[1] >= 30).all()
+    # every cell with a non-zero state is owned, and owned cells sit next to a hot cell
+    assert (world.state.any(axis=2) <= (world.owner > 0)).all()
+    assert (world.owner > 0).sum() < 2 * (world.alpha > 0.1).sum()
+
+
+def test_dead_cells_lose_their_owner():
+    world = World(30, 30, species={"g": grower()}, seed=2)
+    world.spawn("o", "g", (15, 15))
+    world.step(5)
+    assert world.mask("o").sum() > 9
+    world.state[:] = 0.0  # kill everything
+    world.step()
+    assert not world.owner.any()
+
+
+def test_a_zero_rule_leaves_its_cells_while_the_other_species_grows():
+    world = World(30, 60, species={"still": still(), "grow": grower()}, seed=3)
+    world.spawn("s", "still", (15, 10))
+    world.spawn("g", "grow", (15, 45))
+    ys, xs = np.mgrid[13:18, 8:13]
+    world.state[ys, xs, 3] = 1.0
+    world.owner[ys, xs] = 1
+    before = world.state.copy()
+    world.step(6)
+    np.testing.assert_array_equal(world.state[:, :30], before[:, :30])
+    assert (world.alpha[:, :30] > 0.1).sum() == 25
+    assert world.mask("s").sum() == 49  # the block and its zero-state but living ring
+    assert (world.alpha[:, 30:] > 0.1).sum() > 25
+
+
+def test_same_seed_gives_identical_worlds_and_another_seed_does_not():
+    def run(seed: int) -> tuple[np.ndarray, np.ndarray]:
+        world = World(48, 48, species={"a": lively_rule(RuleSpec(hidden=32), seed=4)}, seed=seed)
+        world.spawn("o", "a", (24, 24))
+        world.state[:] = random_state(np.random.default_rng(3), 48, 48, 16)
+        world.owner[:] = 1
+        world.step(100)
+        return world.state.copy(), world.owner.copy()
+
+    a, b, c = run(7), run(7), run(8)
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])
+    assert not np.array_equal(a[0], c[0])
+
+
+def test_spawn_writes_the_seed_cell_and_identity():
+    spec = RuleSpec(channels=17, hidden=8, identity_channels=1)
+    world = World(10, 10, species={"a": Rule.random(spec, seed=0)})
+    organism = world.spawn("o", "a", (3, 4), identity=0.5)
+    assert organism.index == 1 and world.owner[3, 4] == 1
+    assert world.state[3, 4, 16] == 0.5 and world.state[3, 4, 3] == 1.0
+    assert world.state.sum() == pytest.approx(13 + 0.5)
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda w: w.spawn("o", "a", (10, 0)), "inside the 10x10 grid"),
+    (lambda w: w.spawn("o", "nope", (1, 1)), "unknown species 'nope'"),
+    (lambda w: w.spawn("o", "a", (1, 1), identity=[1, 2]), "identity: expected 1"),
+    (lambda w: [w.spawn("o", "a", (1, 1)), w.spawn("o", "a", (2, 2))], "already taken"),
+    (lambda w: w.spawn("o", "a", "middle"), "position: expected"),
+])
+def test_world_refuses_bad_input_clearly(call, message):
+    spec = RuleSpec(channels=17, hidden=8, identity_channels=1)
+    world = World(10, 10, species={"a": Rule.random(spec, seed=0)})
+    with pytest.raises(WorldError, match=message):
+        call(world)
+
+
+def test_species_must_share_channels_and_seed_must_be_valid():
+    a = Rule.random(RuleSpec(channels=16, hidden=8), seed=0)
+    b = Rule.random(RuleSpec(channels=17, hidden=8, identity_channels=1), seed=0)
+    with pytest.raises(WorldError, match="species 'b': expected 16 channels"):
+        World(8, 8, species={"a": a, "b": b})
+    with pytest.raises(WorldError, match="seed"):
+        World(8, 8, species={"a": a}, seed=-1)
+    with pytest.raises(WorldError, match="boundary"):
+        World(8, 8, species={"a": a}, boundary="mirror")
+
+
+def test_owner_map_with_unknown_organisms_is_refused():
+    world = World(8, 8, species={"a": still()})
+    world.owner[2, 2] = 5
+    with pytest.raises(WorldError, match=r"outside 0\.\.0"):
+        world.step()
