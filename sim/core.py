@@ -135,11 +135,12 @@ def _strongest_owned(state, owner, y, x, radius, height, width, wrap):
 
 
 @numba.njit(cache=True, fastmath=FASTMATH, parallel=True)
-def rule_rows(state, owner, near1, near2, height, width, wrap, pre, rule):
+def rule_rows(state, owner, near1, near2, height, width, wrap, pre, rule, active):
     """``pre = maxpool3(hot)`` and the organism whose rule updates each cell of the halo.
 
     ``rule[y, x]`` is 0 outside ``maxpool5(hot)``; inside it is the owner, or for an unowned
-    cell its strongest owned neighbour (3x3, else 5x5).
+    cell its strongest owned neighbour (3x3, else 5x5). ``active[y]``: row y has a rule cell;
+    a row without one is entirely dead after the step.
     """
     for y in prange(height):
         r = y + RING
@@ -153,6 +154,10 @@ def rule_rows(state, owner, near1, near2, height, width, wrap, pre, rule):
                 if o == 0:
                     o = _strongest_owned(state, owner, y, x, 2, height, width, wrap)
             rule[y, x] = o if halo else 0
+        any_rule = False
+        for x in range(width):
+            any_rule |= rule[y, x] > 0
+        active[y] = any_rule
 
 
 # --------------------------------------------------------------------------- perception and MLP
@@ -252,11 +257,12 @@ def _fire_masks(rule, species_of, fire_threshold, key, y, x0, width, n_species, 
 
 
 @numba.njit(cache=True, fastmath=FASTMATH, parallel=True)
-def update_rows(cur, nxt, rule, species_of, w1, b1, w2, b2, fire_threshold, updated,
+def update_rows(cur, nxt, rule, active, stale, species_of, w1, b1, w2, b2, fire_threshold, updated,
                 seed, step, height, width, tiles, offsets, fill, masks, lane_species, hidden, delta):
     """``nxt = cur + fire * MLP(perception(cur))`` for the fired cells that have a rule.
 
-    Rows go to threads in blocks, dealt cyclically. Per chunk of 16 cells the perception is
+    A row that is not `active` becomes zero: it is cleared only where `nxt` may be `stale`
+    (non-zero). Rows go to threads in blocks, dealt cyclically. Per chunk of 16 cells the perception is
     computed in registers (``p = [x, sobel_x(x) / 8, sobel_y(x) / 8]``, see `agents.spec`) and
     the fired cells of each species are packed into that species' tile (``vcompress``), across
     rows; a full tile runs the MLP. Scratch arrays have a leading band axis:
@@ -275,8 +281,13 @@ def update_rows(cur, nxt, rule, species_of, w1, b1, w2, b2, fire_threshold, upda
         fill[band, :] = 0
         for block in range(band, n_blocks, n_bands):
             for y in range(block * ROW_BLOCK, min(height, (block + 1) * ROW_BLOCK)):
-                key = row_key(seed, step, y)
                 r = y + RING
+                if not active[y]:
+                    if stale[y]:
+                        for c in range(channels):
+                            nxt[c, r, PAD : PAD + width] = 0.0
+                    continue
+                key = row_key(seed, step, y)
                 for x0 in range(0, width, LANES):
                     a = PAD + x0
                     fired = _fire_masks(rule, species_of, fire_threshold, key, y, x0, width,
@@ -332,14 +343,18 @@ def update_rows(cur, nxt, rule, species_of, w1, b1, w2, b2, fire_threshold, upda
 
 
 @numba.njit(cache=True, fastmath=FASTMATH, parallel=True)
-def settle_rows(nxt, owner, rule, pre, near1, species_of, identity_of, updated, height, width):
+def settle_rows(nxt, owner, rule, active, pre, near1, species_of, identity_of, updated, height, width):
     """``life = pre & maxpool3(u_alpha > t)`` (from `near1`); zero the dead, own the living.
 
-    Living cells of a frozen-identity species get their organism's identity channels.
+    Living cells of a frozen-identity species get their organism's identity channels. Rows
+    that were not `active` are already zero and only lose their owners.
     """
     channels = nxt.shape[0]
     for y in prange(height):
         r = y + RING
+        if not active[y]:
+            owner[y, :] = 0
+            continue
         for x in range(width):
             life = pre[y, x] & (near1[r - 1, x] | near1[r, x] | near1[r + 1, x])
             pre[y, x] = life
@@ -389,6 +404,7 @@ class Scratch(NamedTuple):
     near2: np.ndarray
     pre: np.ndarray
     rule: np.ndarray
+    active: np.ndarray
     tiles: np.ndarray
     offsets: np.ndarray
     fill: np.ndarray
@@ -406,6 +422,7 @@ def make_scratch(channels: int, hidden: int, n_species: int, height: int, width:
         near2=np.zeros((height + 2 * RING, width), np.uint8),
         pre=np.zeros((height, width), np.uint8),
         rule=np.zeros((height, width), np.int32),
+        active=np.zeros(height, np.uint8),
         tiles=np.zeros((bands, n_species, 3 * channels, TILE), np.float32),
         offsets=np.zeros((bands, n_species, TILE), np.int64),
         fill=np.zeros((bands, n_species), np.int64),
@@ -418,11 +435,13 @@ def make_scratch(channels: int, hidden: int, n_species: int, height: int, width:
 
 def step(cur: np.ndarray, nxt: np.ndarray, owner: np.ndarray, species: Species,
          organisms: Organisms, scratch: Scratch, *, threshold: float, wrap: bool,
-         seed: int, step_index: int) -> None:
+         seed: int, step_index: int, stale: np.ndarray) -> None:
     """Advance the padded state `cur` one step into `nxt`, updating `owner` in place.
 
     `cur` keeps its values (its ring is refreshed for ``wrap``); see the module docstring for
     the maths. Shapes are those of `padded_shape`, `Species`, `Organisms` and `make_scratch`.
+    `stale` (uint8, one per row) marks rows of `nxt` that may hold non-zero values; on return
+    it marks the rows of the new state that may (so it belongs with `nxt` from then on).
     """
     height, width = owner.shape
     channels = cur.shape[0]
@@ -437,13 +456,14 @@ def step(cur: np.ndarray, nxt: np.ndarray, owner: np.ndarray, species: Species,
     if wrap:
         refresh_ring(cur, height, width, 0, channels)
     hot_rows(cur, limit, height, width, wrap, s.near1, s.near2)
-    rule_rows(cur, owner, s.near1, s.near2, height, width, wrap, s.pre, s.rule)
-    update_rows(cur, nxt, s.rule, organisms.species_of, species.w1, species.b1, species.w2,
+    rule_rows(cur, owner, s.near1, s.near2, height, width, wrap, s.pre, s.rule, s.active)
+    update_rows(cur, nxt, s.rule, s.active, stale, organisms.species_of, species.w1, species.b1, species.w2,
                 species.b2, species.fire_threshold, species.updated, seed, step_index,
                 height, width, s.tiles, s.offsets, s.fill, s.masks, s.lane_species, s.hidden,
                 s.delta)
     if wrap:
         refresh_ring(nxt, height, width, 3, 4)
     hot_rows(nxt, limit, height, width, wrap, s.near1, s.near2)
-    settle_rows(nxt, owner, s.rule, s.pre, s.near1, organisms.species_of, organisms.identity_of,
+    settle_rows(nxt, owner, s.rule, s.active, s.pre, s.near1, organisms.species_of, organisms.identity_of,
                 species.updated, height, width)
+    stale[:] = s.active

@@ -63,6 +63,8 @@ class World:
         self._tables = _stack_species(rules)
         shape = core.padded_shape(self.channels, height, width)
         self._buffers = [np.zeros(shape, np.float32), np.zeros(shape, np.float32)]
+        # per buffer, the rows that may hold non-zero values (lets a step skip empty rows)
+        self._nonzero_rows = [np.ones(height, np.uint8), np.ones(height, np.uint8)]
         self.owner = np.zeros((height, width), np.int32)
         self.organisms: list[Organism] = []
         self._species_of = np.zeros(1, np.int64)
@@ -76,6 +78,10 @@ class World:
     @property
     def state(self) -> np.ndarray:
         """The state as an ``(H, W, C)`` float32 view (writable; stale after `step`)."""
+        self._nonzero_rows[0][:] = 1  # the caller may write anywhere
+        return self._view()
+
+    def _view(self) -> np.ndarray:
         interior = self._buffers[0][:, core.RING : core.RING + self.height,
                                     core.PAD : core.PAD + self.width]
         return interior.transpose(1, 2, 0)
@@ -83,12 +89,12 @@ class World:
     @property
     def rgba(self) -> np.ndarray:
         """Premultiplied RGBA, ``(H, W, 4)`` copy."""
-        return np.ascontiguousarray(self.state[:, :, :4])
+        return np.ascontiguousarray(self._view()[:, :, :4])
 
     @property
     def alpha(self) -> np.ndarray:
         """Alpha channel, ``(H, W)`` copy."""
-        return self.state[:, :, 3].copy()
+        return self._view()[:, :, 3].copy()
 
     def organism(self, name: str) -> Organism:
         """The organism called `name`."""
@@ -135,10 +141,11 @@ class World:
             try:
                 core.step(cur, nxt, self.owner, self._tables, organisms, self._scratch,
                           threshold=self.alive_threshold, wrap=self.boundary == "wrap",
-                          seed=self.seed, step_index=self.step_count)
+                          seed=self.seed, step_index=self.step_count, stale=self._nonzero_rows[1])
             except ValueError as error:
                 raise WorldError(f"step {self.step_count}: {error}") from error
             self._buffers.reverse()
+            self._nonzero_rows.reverse()
             self.step_count += 1
 
     def _position(self, name: str, at: Sequence[int]) -> tuple[int, int]:
