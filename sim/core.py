@@ -234,23 +234,25 @@ def _apply_tile(tile, offsets, count, w1, b1, w2, b2, updated, hidden, delta, fl
 def _fire_masks(rule, species_of, fire_threshold, key, y, x0, width, n_species, lane_species, masks):
     """Per species, the 16-bit mask of cells ``(y, x0 ..)`` with a rule of that species that fire.
 
-    Returns the union of the masks.
+    Returns the union of the masks. Branch-free, so that the hash runs on all lanes at once.
     """
+    lanes = min(LANES, width - x0)
     fired = 0
-    for i in range(min(LANES, width - x0)):
-        o = rule[y, x0 + i]
-        if o > 0:
-            s = species_of[o]
-            lane_species[i] = s
-            fired |= np.int64(cell_fires(key, x0 + i, fire_threshold[s])) << i
-        else:
-            lane_species[i] = -1
     if n_species == 1:
+        threshold = fire_threshold[0]
+        for i in range(lanes):
+            fires = (rule[y, x0 + i] > 0) & cell_fires(key, x0 + i, threshold)
+            fired |= np.int64(fires) << i
         masks[0] = fired
         return fired
+    for i in range(lanes):
+        o = rule[y, x0 + i]
+        s = species_of[o]  # row 0 ("nobody") has species 0; `o > 0` masks it out
+        lane_species[i] = s
+        fired |= np.int64((o > 0) & cell_fires(key, x0 + i, fire_threshold[s])) << i
     for s in range(n_species):
         m = 0
-        for i in range(min(LANES, width - x0)):
+        for i in range(lanes):
             m |= np.int64(lane_species[i] == s) << i
         masks[s] = m & fired
     return fired
