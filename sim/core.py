@@ -106,6 +106,14 @@ def hot_rows(state, threshold, height, width, wrap, near1, near2):
     _ring_rows(near2, height, wrap)
 
 
+@numba.njit(cache=True, fastmath=FASTMATH, inline="always")
+def _on_axis(i, n, wrap):
+    """Index `i` on an axis of length `n`: wrapped on a torus, or -1 when it falls off the grid."""
+    if wrap:
+        return i % n
+    return i if 0 <= i < n else -1
+
+
 @numba.njit(cache=True, fastmath=FASTMATH)
 def _strongest_owned(state, owner, y, x, radius, height, width, wrap):
     """Owner of the highest-alpha owned cell in the window of `radius` around (y, x), or 0.
@@ -115,16 +123,12 @@ def _strongest_owned(state, owner, y, x, radius, height, width, wrap):
     best = 0
     best_alpha = -np.inf
     for dy in range(-radius, radius + 1):
-        yy = y + dy
-        if wrap:
-            yy %= height
-        elif yy < 0 or yy >= height:
+        yy = _on_axis(y + dy, height, wrap)
+        if yy < 0:
             continue
         for dx in range(-radius, radius + 1):
-            xx = x + dx
-            if wrap:
-                xx %= width
-            elif xx < 0 or xx >= width:
+            xx = _on_axis(x + dx, width, wrap)
+            if xx < 0:
                 continue
             o = owner[yy, xx]
             a = state[3, yy + RING, PAD + xx]

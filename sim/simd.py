@@ -123,37 +123,25 @@ def vfma(typingctx, acc, a, b):
     return signature, codegen
 
 
-@intrinsic
-def vadd(typingctx, a, b):
-    """``a + b`` lane by lane."""
-    signature = f32x16(f32x16, f32x16)
+def _lanewise(method: str, doc: str):
+    """An intrinsic applying the IR builder's binary float `method` lane by lane."""
 
-    def codegen(context, builder, sig, args):
-        return builder.fadd(args[0], args[1])
+    @intrinsic
+    def operation(typingctx, a, b):
+        signature = f32x16(f32x16, f32x16)
 
-    return signature, codegen
+        def codegen(context, builder, sig, args):
+            return getattr(builder, method)(args[0], args[1])
 
+        return signature, codegen
 
-@intrinsic
-def vsub(typingctx, a, b):
-    """``a - b`` lane by lane."""
-    signature = f32x16(f32x16, f32x16)
-
-    def codegen(context, builder, sig, args):
-        return builder.fsub(args[0], args[1])
-
-    return signature, codegen
+    operation.__doc__ = doc
+    return operation
 
 
-@intrinsic
-def vmul(typingctx, a, b):
-    """``a * b`` lane by lane."""
-    signature = f32x16(f32x16, f32x16)
-
-    def codegen(context, builder, sig, args):
-        return builder.fmul(args[0], args[1])
-
-    return signature, codegen
+vadd = _lanewise("fadd", "``a + b`` lane by lane.")
+vsub = _lanewise("fsub", "``a - b`` lane by lane.")
+vmul = _lanewise("fmul", "``a * b`` lane by lane.")
 
 
 @intrinsic
