@@ -458,18 +458,27 @@ def step(cur: np.ndarray, nxt: np.ndarray, owner: np.ndarray, species: Species,
     if owner.size and not 0 <= owner.min() <= owner.max() < len(organisms.species_of):
         raise ValueError(f"owner map holds organism numbers outside 0..{len(organisms.species_of) - 1}")
     s = scratch
-    limit = np.float32(threshold)
+    _step_all(cur, nxt, owner, species.w1, species.b1, species.w2, species.b2, species.fire_threshold,
+              species.updated, organisms.species_of, organisms.identity_of, np.float32(threshold), wrap,
+              seed, step_index, stale, s.near1, s.near2, s.pre, s.rule, s.active, s.tiles, s.offsets,
+              s.fill, s.masks, s.lane_species, s.hidden, s.delta)
+
+
+@numba.njit(cache=True)
+def _step_all(cur, nxt, owner, w1, b1, w2, b2, fire_threshold, updated, species_of, identity_of,
+              threshold, wrap, seed, step, stale, near1, near2, pre, rule, active, tiles, offsets,
+              fill, masks, lane_species, hidden, delta):
+    """The passes of one step in order (one call from Python: dispatch costs add up at 1000+ steps/s)."""
+    height, width = owner.shape
+    channels = cur.shape[0]
     if wrap:
         refresh_ring(cur, height, width, 0, channels)
-    hot_rows(cur, limit, height, width, wrap, s.near1, s.near2)
-    rule_rows(cur, owner, s.near1, s.near2, height, width, wrap, s.pre, s.rule, s.active)
-    update_rows(cur, nxt, s.rule, s.active, stale, organisms.species_of, species.w1, species.b1, species.w2,
-                species.b2, species.fire_threshold, species.updated, seed, step_index,
-                height, width, s.tiles, s.offsets, s.fill, s.masks, s.lane_species, s.hidden,
-                s.delta)
+    hot_rows(cur, threshold, height, width, wrap, near1, near2)
+    rule_rows(cur, owner, near1, near2, height, width, wrap, pre, rule, active)
+    update_rows(cur, nxt, rule, active, stale, species_of, w1, b1, w2, b2, fire_threshold, updated,
+                seed, step, height, width, tiles, offsets, fill, masks, lane_species, hidden, delta)
     if wrap:
         refresh_ring(nxt, height, width, 3, 4)
-    hot_rows(nxt, limit, height, width, wrap, s.near1, s.near2)
-    settle_rows(nxt, owner, s.rule, s.active, s.pre, s.near1, organisms.species_of, organisms.identity_of,
-                species.updated, height, width)
-    stale[:] = s.active
+    hot_rows(nxt, threshold, height, width, wrap, near1, near2)
+    settle_rows(nxt, owner, rule, active, pre, near1, species_of, identity_of, updated, height, width)
+    stale[:] = active
