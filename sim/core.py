@@ -263,12 +263,12 @@ def _fire_masks(rule, species_of, fire_threshold, key, y, x0, width, n_species, 
 
 
 @numba.njit(cache=True, fastmath=FASTMATH, parallel=True)
-def update_rows(cur, nxt, rule, active, stale, species_of, w1, b1, w2, b2, fire_threshold, updated,
+def update_rows(cur, nxt, rule, active, nonzero_rows, species_of, w1, b1, w2, b2, fire_threshold, updated,
                 seed, step, height, width, tiles, offsets, fill, masks, lane_species, hidden, delta):
     """``nxt = cur + fire * MLP(perception(cur))`` for the fired cells that have a rule.
 
-    A row that is not `active` becomes zero: it is cleared only where `nxt` may be `stale`
-    (non-zero). Rows go to threads in blocks, dealt cyclically. Per chunk of 16 cells the perception is
+    A row that is not `active` becomes zero: it is cleared only where `nonzero_rows` says `nxt`
+    may hold non-zero values. Rows go to threads in blocks, dealt cyclically. Per chunk of 16 cells the perception is
     computed in registers (``p = [x, sobel_x(x) / 8, sobel_y(x) / 8]``, see `agents.spec`) and
     the fired cells of each species are packed into that species' tile (``vcompress``), across
     rows; a full tile runs the MLP. Scratch arrays have a leading band axis:
@@ -289,7 +289,7 @@ def update_rows(cur, nxt, rule, active, stale, species_of, w1, b1, w2, b2, fire_
             for y in range(block * ROW_BLOCK, min(height, (block + 1) * ROW_BLOCK)):
                 r = y + RING
                 if not active[y]:
-                    if stale[y]:
+                    if nonzero_rows[y]:
                         for c in range(channels):
                             nxt[c, r, PAD : PAD + width] = 0.0
                     continue
@@ -441,13 +441,13 @@ def make_scratch(channels: int, hidden: int, n_species: int, height: int, width:
 
 def step(cur: np.ndarray, nxt: np.ndarray, owner: np.ndarray, species: Species,
          organisms: Organisms, scratch: Scratch, *, threshold: float, wrap: bool,
-         seed: int, step_index: int, stale: np.ndarray) -> None:
+         seed: int, step_index: int, nonzero_rows: np.ndarray) -> None:
     """Advance the padded state `cur` one step into `nxt`, updating `owner` in place.
 
     `cur` keeps its values (its ring is refreshed for ``wrap``); see the module docstring for
     the maths. Shapes are those of `padded_shape`, `Species`, `Organisms` and `make_scratch`.
-    `stale` (uint8, one per row) marks rows of `nxt` that may hold non-zero values; on return
-    it marks the rows of the new state that may (so it belongs with `nxt` from then on).
+    `nonzero_rows` (uint8, one per row) marks the rows of `nxt` that may hold non-zero values; on
+    return it marks those of the new state (so it travels with `nxt` from then on).
     """
     height, width = owner.shape
     channels = cur.shape[0]
@@ -460,13 +460,13 @@ def step(cur: np.ndarray, nxt: np.ndarray, owner: np.ndarray, species: Species,
     s = scratch
     _step_all(cur, nxt, owner, species.w1, species.b1, species.w2, species.b2, species.fire_threshold,
               species.updated, organisms.species_of, organisms.identity_of, np.float32(threshold), wrap,
-              seed, step_index, stale, s.near1, s.near2, s.pre, s.rule, s.active, s.tiles, s.offsets,
+              seed, step_index, nonzero_rows, s.near1, s.near2, s.pre, s.rule, s.active, s.tiles, s.offsets,
               s.fill, s.masks, s.lane_species, s.hidden, s.delta)
 
 
 @numba.njit(cache=True)
 def _step_all(cur, nxt, owner, w1, b1, w2, b2, fire_threshold, updated, species_of, identity_of,
-              threshold, wrap, seed, step, stale, near1, near2, pre, rule, active, tiles, offsets,
+              threshold, wrap, seed, step, nonzero_rows, near1, near2, pre, rule, active, tiles, offsets,
               fill, masks, lane_species, hidden, delta):
     """The passes of one step in order (one call from Python: dispatch costs add up at 1000+ steps/s)."""
     height, width = owner.shape
@@ -475,10 +475,10 @@ def _step_all(cur, nxt, owner, w1, b1, w2, b2, fire_threshold, updated, species_
         refresh_ring(cur, height, width, 0, channels)
     hot_rows(cur, threshold, height, width, wrap, near1, near2)
     rule_rows(cur, owner, near1, near2, height, width, wrap, pre, rule, active)
-    update_rows(cur, nxt, rule, active, stale, species_of, w1, b1, w2, b2, fire_threshold, updated,
+    update_rows(cur, nxt, rule, active, nonzero_rows, species_of, w1, b1, w2, b2, fire_threshold, updated,
                 seed, step, height, width, tiles, offsets, fill, masks, lane_species, hidden, delta)
     if wrap:
         refresh_ring(nxt, height, width, 3, 4)
     hot_rows(nxt, threshold, height, width, wrap, near1, near2)
     settle_rows(nxt, owner, rule, active, pre, near1, species_of, identity_of, updated, height, width)
-    stale[:] = active
+    nonzero_rows[:] = active

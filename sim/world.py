@@ -141,7 +141,7 @@ class World:
             try:
                 core.step(cur, nxt, self.owner, self._tables, organisms, self._scratch,
                           threshold=self.alive_threshold, wrap=self.boundary == "wrap",
-                          seed=self.seed, step_index=self.step_count, stale=self._nonzero_rows[1])
+                          seed=self.seed, step_index=self.step_count, nonzero_rows=self._nonzero_rows[1])
             except ValueError as error:
                 raise WorldError(f"step {self.step_count}: {error}") from error
             self._buffers.reverse()

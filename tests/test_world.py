@@ -116,3 +116,27 @@ def test_owner_map_with_unknown_organisms_is_refused():
     world.owner[2, 2] = 5
     with pytest.raises(WorldError, match=r"outside 0\.\.0"):
         world.step()
+
+
+def test_cleared_rows_do_not_bring_back_old_values_from_the_other_buffer():
+    # Both buffers hold the grown organism; clearing the current one must not let the other
+    # buffer's copy of the skipped (now empty) rows leak back after a step.
+    world = World(40, 40, species={"g": grower()}, seed=5)
+    world.spawn("o", "g", (20, 20))
+    world.step(8)
+    assert world.mask("o").sum() > 50
+    world.state[:] = 0.0
+    world.owner[:] = 0
+    for _ in range(2):
+        world.step()
+        assert not world.state.any() and not world.owner.any()
+
+
+def test_a_value_written_far_from_life_dies_at_the_next_step():
+    world = World(40, 40, species={"g": grower()}, seed=6)
+    world.spawn("o", "g", (5, 5))
+    world.step(3)
+    world.state[35, 35, 5] = 0.7  # hidden value, no alpha: not alive
+    world.step()
+    assert world.state[35, 35].sum() == 0.0
+    assert world.mask("o")[:12, :12].sum() == world.mask("o").sum() > 9
