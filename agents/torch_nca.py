@@ -1,7 +1,9 @@
 """The torch twin of the rule: the same maths as `sim.core`, on batches, with gradients.
 
-Shapes: states are ``(B, C, H, W)`` float32; a fire mask is ``(B, 1, H, W)`` or ``(1, 1, H, W)``
-(bool or 0/1 float); a frozen identity is ``(B, K)``.
+Channels last, like `World.state`: states are ``(B, H, W, C)`` float32; a fire mask is
+``(B, H, W)`` or ``(1, H, W)`` (bool or 0/1 float); a frozen identity is ``(B, K)``.
+Perception is computed from shifted slices (no convolution, nothing to differentiate through
+but the state) and the MLP is two matrix products over the channel axis.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from agents.spec import PERCEPTION_KERNELS, Rule, RuleSpec
+from agents.spec import Rule, RuleSpec
 
 
 class TorchNCA(nn.Module):
@@ -25,8 +27,10 @@ class TorchNCA(nn.Module):
         self.b1 = nn.Parameter(torch.zeros(h))
         self.w2 = nn.Parameter(torch.zeros(h, c))
         self.b2 = nn.Parameter(torch.zeros(c))
-        sobel = torch.from_numpy(PERCEPTION_KERNELS[1:].copy())  # (2, 3, 3): sobel_x, sobel_y
-        self.register_buffer("sobel", sobel[:, None].repeat(c, 1, 1, 1), persistent=False)
+        written = torch.ones(c)
+        if spec.identity_mode == "frozen":
+            written[spec.identity_slice] = 0.0
+        self.register_buffer("written", written, persistent=False)
 
     @classmethod
     def from_rule(cls, rule: Rule) -> TorchNCA:
@@ -48,34 +52,36 @@ class TorchNCA(nn.Module):
         return Rule(self.spec, **arrays, **extra)
 
     def _pad(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, H, W, C)`` → ``(B, H + 2, W + 2, C)`` with a ring of zeros or wrapped cells."""
         if self.spec.boundary == "wrap":
-            return F.pad(x, (1, 1, 1, 1), mode="circular")
-        return F.pad(x, (1, 1, 1, 1))
+            x = torch.cat([x[:, -1:], x, x[:, :1]], dim=1)
+            return torch.cat([x[:, :, -1:], x, x[:, :, :1]], dim=2)
+        return F.pad(x, (0, 0, 1, 1, 1, 1))
 
     def perceive(self, x: torch.Tensor) -> torch.Tensor:
-        """``[x, sobel_x(x)/8, sobel_y(x)/8]`` → ``(B, 3C, H, W)``, in that block order."""
-        b, c, h, w = x.shape
-        gradients = F.conv2d(self._pad(x), self.sobel, groups=c)  # (B, 2C, H, W): c0x, c0y, c1x...
-        gradients = gradients.view(b, c, 2, h, w).transpose(1, 2).reshape(b, 2 * c, h, w)
-        return torch.cat([x, gradients], dim=1)
+        """``[x, sobel_x(x)/8, sobel_y(x)/8]`` → ``(B, H, W, 3C)``, in that block order."""
+        p = self._pad(x)
+        up, mid, down = p[:, :-2], p[:, 1:-1], p[:, 2:]
+        left, centre, right = slice(None, -2), slice(1, -1), slice(2, None)
+        sobel_x = (up[:, :, right] - up[:, :, left]) + 2 * (mid[:, :, right] - mid[:, :, left]) \
+            + (down[:, :, right] - down[:, :, left])
+        sobel_y = (down[:, :, left] + 2 * down[:, :, centre] + down[:, :, right]) \
+            - (up[:, :, left] + 2 * up[:, :, centre] + up[:, :, right])
+        return torch.cat([x, sobel_x * 0.125, sobel_y * 0.125], dim=-1)
 
     def alive(self, x: torch.Tensor) -> torch.Tensor:
-        """``maxpool3x3(alpha) > threshold`` → bool ``(B, 1, H, W)``."""
-        alpha = x[:, 3:4]
+        """``maxpool3x3(alpha) > threshold`` → bool ``(B, H, W, 1)``."""
+        alpha = x[:, None, :, :, 3]
         if self.spec.boundary == "wrap":
             pooled = F.max_pool2d(F.pad(alpha, (1, 1, 1, 1), mode="circular"), 3, 1)
         else:
             pooled = F.max_pool2d(alpha, 3, 1, 1)
-        return pooled > self.spec.alive_threshold
+        return pooled[:, 0, :, :, None] > self.spec.alive_threshold
 
     def update(self, x: torch.Tensor) -> torch.Tensor:
-        """``dx = W2^T relu(W1^T p + b1) + b2`` → ``(B, C, H, W)``; frozen identity gets 0."""
-        p = self.perceive(x).permute(0, 2, 3, 1)
-        dx = torch.relu(p @ self.w1 + self.b1) @ self.w2 + self.b2
-        dx = dx.permute(0, 3, 1, 2)
-        if self.spec.identity_mode == "frozen" and self.spec.identity_channels:
-            dx = torch.cat([dx[:, : self.spec.updated_channels], torch.zeros_like(dx[:, self.spec.identity_slice])], 1)
-        return dx
+        """``dx = W2^T relu(W1^T p + b1) + b2`` → ``(B, H, W, C)``; a frozen identity gets 0."""
+        dx = torch.relu(self.perceive(x) @ self.w1 + self.b1) @ self.w2 + self.b2
+        return dx * self.written
 
     def forward(self, x: torch.Tensor, fire: torch.Tensor | None = None,
                 identity: torch.Tensor | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -84,15 +90,14 @@ class TorchNCA(nn.Module):
         `identity` ``(B, K)`` is required for a frozen identity: living cells get it.
         """
         if fire is None:
-            shape = (x.shape[0], 1, x.shape[2], x.shape[3])
-            fire = torch.rand(shape, generator=generator, device=x.device) < self.spec.fire_rate
+            fire = torch.rand(x.shape[:3], generator=generator, device=x.device) < self.spec.fire_rate
         pre = self.alive(x)
-        x = x + self.update(x) * fire.to(x.dtype)
-        life = pre & self.alive(x)
-        x = x * life.to(x.dtype)
+        x = x + self.update(x) * fire[..., None].to(x.dtype)
+        life = (pre & self.alive(x)).to(x.dtype)
         if self.spec.identity_mode == "frozen" and self.spec.identity_channels:
             if identity is None:
                 raise ValueError("a frozen-identity rule needs the identity of every sample")
-            frozen = life.to(x.dtype) * identity[:, :, None, None].to(x.dtype)
-            x = torch.cat([x[:, : self.spec.updated_channels], frozen], dim=1)
-        return x
+            held = torch.zeros(x.shape[0], self.spec.channels, dtype=x.dtype, device=x.device)
+            held[:, self.spec.identity_slice] = identity.to(x.dtype)
+            return (x * self.written + held[:, None, None, :]) * life
+        return x * life

@@ -22,11 +22,11 @@ def torch_step(net: TorchNCA, world: World) -> np.ndarray:
     """One torch step from the world's current state, with the world's hash fire mask."""
     spec = net.spec
     fire = fire_mask(world.seed, world.step_count, world.height, world.width, spec.fire_rate)
-    x = torch.from_numpy(world.state.copy()).permute(2, 0, 1)[None]
+    x = torch.from_numpy(world.state.copy())[None]
     identity = torch.tensor([world.organisms[0].identity]) if spec.identity_channels else None
     with torch.no_grad():
-        y = net(x, torch.from_numpy(fire)[None, None], identity)
-    return y[0].permute(1, 2, 0).numpy()
+        y = net(x, torch.from_numpy(fire)[None], identity)
+    return y[0].numpy()
 
 
 def trajectory_difference(spec: RuleSpec, boundary: str, start: str, steps: int = 50,

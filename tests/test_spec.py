@@ -40,7 +40,7 @@ def test_sobel_kernels_point_the_right_way():
 def test_torch_perception_order_matches_the_naive_reference(boundary, rng):
     spec = RuleSpec(channels=6, hidden=8, boundary=boundary)
     x = rng.random((7, 9, 6), dtype=np.float32)
-    p = TorchNCA(spec).perceive(torch.from_numpy(x).permute(2, 0, 1)[None])[0].permute(1, 2, 0)
+    p = TorchNCA(spec).perceive(torch.from_numpy(x)[None])[0]
     np.testing.assert_allclose(p.numpy(), naive_perception(x, boundary == "wrap"), atol=1e-6)
 
 
