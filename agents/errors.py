@@ -13,7 +13,11 @@ class WorldError(NcaWorldError):
     """A world was asked to do something impossible (bad position, unknown species, ...)."""
 
 
-class ScenarioError(NcaWorldError):
+class ConfigError(NcaWorldError):
+    """A configuration file (training config, scenario, sweep) is malformed."""
+
+
+class ScenarioError(ConfigError):
     """A scenario or sweep file is malformed."""
 
 

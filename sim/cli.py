@@ -15,6 +15,29 @@ def _bench(args: argparse.Namespace) -> None:
     bench.run(json_path=args.json, repeats=args.repeats)
 
 
+def _train(args: argparse.Namespace) -> None:
+    from agents.train import Trainer, keep_freed_memory, run
+    from agents.trainconfig import load_training_file
+
+    config = load_training_file(args.config)
+    out = args.out or args.config.with_suffix(".h5")
+    checkpoint = args.checkpoint or out.with_name(out.stem + ".ckpt.h5")
+    keep_freed_memory()
+    trainer = Trainer(config, base=args.config.parent)
+    if args.resume:
+        trainer.resume_from(checkpoint)
+    print(f"training {args.config} on {trainer.device} ({config.train.iterations} iterations, "
+          f"from {trainer.iteration}); checkpoints: {checkpoint}")
+    try:
+        run(trainer, checkpoint)
+    except KeyboardInterrupt:
+        print(f"nca-world: interrupted at iteration {trainer.iteration}; resume with --resume "
+              f"(checkpoint {checkpoint})", file=sys.stderr)
+        raise SystemExit(130) from None
+    trainer.save_model(out)
+    print(f"model: {out}  sheet: {out.with_suffix('.png')}  final loss {trainer.rule().provenance['final_loss']:.5f}")
+
+
 def _models(args: argparse.Namespace) -> None:
     from agents.modelfile import load_rule
 
@@ -34,6 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     bench.add_argument("--repeats", type=int, default=5, help="timed repetitions per figure")
     bench.set_defaults(handler=_bench)
+    train = commands.add_parser("train", help="train a rule from a training config (TOML)")
+    train.add_argument("config", type=Path)
+    train.add_argument("--out", type=Path, help="model file to write (default: CONFIG with .h5)")
+    train.add_argument("--checkpoint", type=Path, help="checkpoint file (default: OUT.ckpt.h5)")
+    train.add_argument("--resume", action="store_true", help="continue from the checkpoint")
+    train.set_defaults(handler=_train)
     models = commands.add_parser("models", help="check model files and describe them")
     models.add_argument("paths", nargs="+", type=Path)
     models.set_defaults(handler=_models)

@@ -1,0 +1,108 @@
+"""Loading TOML files into validated, frozen pydantic models, with readable errors.
+
+Every problem reads ``<file>:<line>: <field.path>: <what was expected>, got <value>``; an
+unknown key also says which known key it most resembles.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import tomllib
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from agents.errors import ConfigError
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+class Strict(BaseModel):
+    """Base of every config model: frozen, unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def read_toml(path: Path, error: type[ConfigError] = ConfigError) -> tuple[dict[str, Any], str]:
+    """The parsed table and the text of a TOML file; a missing or unparsable file raises `error`."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as cause:
+        raise error(f"{path}: cannot read the file ({cause.strerror or cause})") from cause
+    try:
+        return tomllib.loads(text), text
+    except tomllib.TOMLDecodeError as cause:
+        raise error(f"{path}: not valid TOML: {cause}") from cause
+
+
+def validate(model: type[Model], data: dict[str, Any], path: Path, text: str,
+             error: type[ConfigError] = ConfigError) -> Model:
+    """`data` as a `model`, or `error` listing every problem, one per line."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as cause:
+        lines = [describe(item, model, path, text) for item in cause.errors()]
+        raise error("\n".join(lines)) from cause
+
+
+def load(model: type[Model], path: Path, error: type[ConfigError] = ConfigError) -> Model:
+    """Read and validate a TOML file in one go."""
+    data, text = read_toml(path, error)
+    return validate(model, data, path, text, error)
+
+
+def describe(item: dict[str, Any], model: type[BaseModel], path: Path, text: str) -> str:
+    """One pydantic error as ``file:line: field: message``."""
+    location = [part for part in item["loc"] if not str(part).startswith("function-")]
+    field = ".".join(str(part) for part in location) or "(file)"
+    line = _line_of(text, location)
+    where = f"{path}:{line}" if line else f"{path}"
+    if item["type"] == "extra_forbidden":
+        known = _known_keys(model, location[:-1])
+        guess = difflib.get_close_matches(str(location[-1]), known, n=1)
+        hint = f" (did you mean {guess[0]!r}?)" if guess else f" (known keys: {', '.join(sorted(known))})"
+        return f"{where}: {field}: unknown key{hint}"
+    message = item["msg"].removeprefix("Value error, ")
+    if item["type"] == "missing":
+        return f"{where}: {field}: missing (required)"
+    return f"{where}: {field}: {message}, got {item.get('input')!r}"
+
+
+def _known_keys(model: type[BaseModel], location: list[Any]) -> list[str]:
+    current: Any = model
+    for part in location:
+        if isinstance(part, int) or current is None:
+            continue
+        field = current.model_fields.get(str(part))
+        current = _model_of(field.annotation) if field else None
+    return list(current.model_fields) if current else []
+
+
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for argument in getattr(annotation, "__args__", ()):
+        found = _model_of(argument)
+        if found:
+            return found
+    return None
+
+
+def _line_of(text: str, location: list[Any]) -> int | None:
+    """Best-effort line of the last named key of `location` within its table."""
+    keys = [str(part) for part in location if not isinstance(part, int)]
+    if not keys:
+        return None
+    lines = text.splitlines()
+    start = 0
+    for table in keys[:-1]:
+        for number in range(start, len(lines)):
+            if re.match(rf"\s*\[\[?\s*{re.escape(table)}\s*\]\]?", lines[number]):
+                start = number
+                break
+    for number in range(start, len(lines)):
+        if re.match(rf"\s*{re.escape(keys[-1])}\s*=", lines[number]):
+            return number + 1
+    return None

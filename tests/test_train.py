@@ -1,0 +1,222 @@
+"""The trainer: recipe pieces on small arrays, learning, exact resume, config refusals."""
+
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from agents import targets
+from agents.checkpoint import load_checkpoint, save_checkpoint
+from agents.errors import ConfigError
+from agents.modelfile import load_rule
+from agents.train import Trainer, run
+from agents.trainconfig import load_training_file
+from sim.cli import main
+
+TINY = """
+[target]
+kind = "shape"
+shape = "disc"
+size = 8
+padding = 4
+
+[model]
+channels = {channels}
+hidden = 32
+identity_channels = {k}
+
+[train]
+variant = "{variant}"
+pool_size = 32
+batch = 4
+rollout = [10, 14]
+reseed_worst = 1
+damage_best = 1
+iterations = {iterations}
+checkpoint_every = 1000
+sheet_steps = 8
+"""
+
+
+def tiny(tmp_path: Path, variant: str = "plain", iterations: int = 60, name: str = "tiny.toml") -> Path:
+    k = 1 if variant in "ABC" else 0
+    path = tmp_path / name
+    path.write_text(TINY.format(channels=8 + k, k=k, variant=variant, iterations=iterations))
+    return path
+
+
+def grown_error(trainer: Trainer, steps: int = 12) -> float:
+    """MSE to the target after growing a fresh seed with a fixed fire sequence."""
+    identity, classes = trainer.draw_identities(1)
+    generator = torch.Generator().manual_seed(99)
+    x = trainer.seeds(identity, classes)
+    with torch.no_grad():
+        for _ in range(steps):
+            x = trainer.model(x, generator=generator)
+        return float(((x[..., :4] - trainer.targets[classes]) ** 2).mean())
+
+
+def test_loss_falls_clearly_on_a_tiny_recipe(tmp_path):
+    path = tiny(tmp_path)
+    path.write_text(path.read_text().replace("[train]", "[train]\nlearning_rate = 1e-2"))
+    trainer = Trainer(load_training_file(path), tmp_path)
+    before = grown_error(trainer)
+    for _ in range(60):
+        trainer.step()
+    assert grown_error(trainer) < 0.6 * before
+    assert np.mean(trainer.losses[-10:]) < np.mean(trainer.losses[:5])
+
+
+def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path):
+    config = load_training_file(tiny(tmp_path, variant="C", iterations=6))
+    straight = Trainer(config, tmp_path)
+    for _ in range(6):
+        straight.step()
+    first = Trainer(config, tmp_path)
+    for _ in range(3):
+        first.step()
+    save_checkpoint(first.checkpoint(), tmp_path / "c.h5")
+    second = Trainer(config, tmp_path)
+    second.resume_from(tmp_path / "c.h5")
+    for _ in range(3):
+        second.step()
+    for name in ("w1", "b1", "w2", "b2"):
+        assert torch.equal(getattr(straight.model, name), getattr(second.model, name))
+    assert torch.equal(straight.pool.states, second.pool.states)
+
+
+def test_ctrl_c_writes_a_checkpoint_that_resumes_exactly(tmp_path, monkeypatch):
+    config = load_training_file(tiny(tmp_path, iterations=5))
+    straight = Trainer(config, tmp_path)
+    run(straight, tmp_path / "straight.h5", progress=False)
+
+    interrupted = Trainer(config, tmp_path)
+    real_step = interrupted.step
+
+    def step_then_interrupt() -> float:
+        if interrupted.iteration == 3:
+            interrupted.rng.random()  # the interrupted iteration had already drawn numbers
+            raise KeyboardInterrupt
+        return real_step()
+
+    monkeypatch.setattr(interrupted, "step", step_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        run(interrupted, tmp_path / "cut.h5", progress=False)
+    assert load_checkpoint(tmp_path / "cut.h5").iteration == 3
+    resumed = Trainer(config, tmp_path)
+    resumed.resume_from(tmp_path / "cut.h5")
+    run(resumed, tmp_path / "cut.h5", progress=False)
+    assert torch.equal(resumed.model.w1, straight.model.w1)
+
+
+def test_identity_targets_seeds_and_sampling(tmp_path):
+    trainer = Trainer(load_training_file(tiny(tmp_path, variant="C")), tmp_path)
+    identity, classes = trainer.draw_identities(300)
+    assert set(identity[:, 0].tolist()) == {0.0, 0.5, 1.0}
+    seeds = trainer.seeds(identity[:3], classes[:3])
+    c = trainer.size // 2
+    assert (seeds[:, c, c, 3:8] == 1).all() and torch.equal(seeds[:, c, c, 8], identity[:3, 0])
+    assert seeds.abs().sum() == pytest.approx(float(3 * 5 + identity[:3].sum()))
+    # the identity loss: the value on the dilated silhouette, 0 elsewhere
+    target = trainer.targets[0]
+    perfect = torch.zeros(2, trainer.size, trainer.size, 9)
+    perfect[..., :4] = target
+    perfect[..., 8] = torch.tensor([0.5, 0.0])[:, None, None] * trainer.silhouettes[0]
+    losses = trainer.losses_of(perfect, torch.tensor([[0.5], [0.0]]), torch.zeros(2, dtype=torch.long))
+    assert torch.allclose(losses, torch.zeros(2))
+    wrong = trainer.losses_of(perfect, torch.tensor([[1.0], [0.5]]), torch.zeros(2, dtype=torch.long))
+    assert (wrong > 0).all()
+
+
+def test_silhouette_is_a_one_pixel_dilation():
+    image = np.zeros((7, 7, 4), np.float32)
+    image[3, 3, 3] = 1.0
+    mask = targets.silhouette(image)
+    assert mask.sum() == 9 and mask[2:5, 2:5].all()
+
+
+def test_damage_cuts_a_disc_and_reseeding_replaces_the_worst(tmp_path):
+    trainer = Trainer(load_training_file(tiny(tmp_path)), tmp_path)
+    full = torch.ones(50, trainer.size, trainer.size, 8)
+    cut = trainer.damage(full)
+    removed = (cut[..., 3] == 0).float().mean(dim=(1, 2))
+    # radius 0.1-0.4 of the half-width: between ~0.5% and ~13% of the grid
+    assert (removed > 0).all() and (removed < 0.14).all()
+    trainer.pool.states[:] = 0.5  # everything far from the target: all losses equal but high
+    trainer.pool.states[:, :, :, 3] = 1.0
+    index, states, _, _ = trainer.prepare_batch()
+    seeds = (states[..., 3] > 0).sum(dim=(1, 2)) == 1
+    assert seeds.sum() == 1  # reseed_worst = 1
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("[train]\nbatchsize = 4\n", r"tiny.toml:2: train.batchsize: unknown key \(did you mean 'batch'\?\)"),
+    ("[train]\nbatch = 'eight'\n", "train.batch: Input should be a valid integer"),
+    ("[target]\nkind = 'png'\npath = 'nope.png'\n", "nope.png: target image not found"),
+    ("[target]\nsize = 2\n", "target.size: Input should be greater than or equal to 3"),
+    ("[train]\nrollout = [50, 10]\n", "rollout: expected 1 <= min <= max"),
+    ("[train]\nvariant = 'B'\n", "expected model.identity_channels = 1"),
+    ("[model]\nchannels = [16]\n", "model.channels: Input should be a valid integer"),
+    ("[model\n", "not valid TOML"),
+])
+def test_malformed_configs_are_refused_with_file_and_field(tmp_path, text, message):
+    path = tmp_path / "tiny.toml"
+    path.write_text(textwrap.dedent(text))
+    with pytest.raises(ConfigError, match=message):
+        Trainer(load_training_file(path), tmp_path)
+
+
+def test_png_targets_and_a_missing_emoji_font(tmp_path, monkeypatch):
+    from PIL import Image
+
+    image = Image.new("RGBA", (20, 10))
+    image.paste((255, 0, 0, 255), (0, 0, 20, 10))
+    image.save(tmp_path / "bar.png")
+    target = targets.from_png(tmp_path / "bar.png", size=10, padding=2)
+    assert target.shape == (14, 14, 4) and target[..., 3].sum() == pytest.approx(50, abs=3)
+    (tmp_path / "bad.png").write_text("no")
+    with pytest.raises(ConfigError, match="bad.png: not a readable image"):
+        targets.from_png(tmp_path / "bad.png", 10, 2)
+    monkeypatch.setattr(targets, "EMOJI_FONT_PATHS", (tmp_path / "missing.ttf",))
+    with pytest.raises(ConfigError, match="fonts-noto-color-emoji"):
+        targets.from_emoji("🦎", 20, 4)
+
+
+def test_conditional_digits_one_hot_identity(tmp_path):
+    path = tmp_path / "digits.toml"
+    path.write_text(textwrap.dedent("""
+        [target]
+        kind = "digits"
+        classes = [0, 1, 7]
+        size = 8
+        padding = 2
+        [model]
+        channels = 11
+        hidden = 16
+        identity_channels = 3
+        identity_mode = "frozen"
+        [train]
+        variant = "conditional"
+        pool_size = 16
+        batch = 4
+        rollout = [4, 6]
+        iterations = 2
+    """))
+    trainer = Trainer(load_training_file(path), tmp_path)
+    assert trainer.targets.shape == (3, 12, 12, 4)
+    identity, classes = trainer.draw_identities(50)
+    assert torch.equal(identity, torch.eye(3)[classes])
+    assert not torch.equal(trainer.targets[0], trainer.targets[1])
+    trainer.step()
+
+
+def test_train_command_writes_a_model_file_and_a_sheet(tmp_path):
+    path = tiny(tmp_path, iterations=3)
+    assert main(["train", str(path)]) == 0
+    rule = load_rule(tmp_path / "tiny.h5")
+    assert rule.provenance["iterations"] == 3 and len(rule.provenance["loss_curve"]) == 3
+    assert rule.target.shape == (16, 16, 4)
+    assert (tmp_path / "tiny.png").stat().st_size > 0
+    assert main(["train", str(path), "--resume"]) == 0  # nothing left to do, still a model
