@@ -5,7 +5,8 @@ Layout (format ``nca-world-model``, version 1)::
     /            attrs: format, format_version, spec (JSON of `RuleSpec` + perception),
                         provenance (JSON: variant, iterations, seed, loss curve, versions ...)
     /w1 (3C, H)  /b1 (H,)  /w2 (H, C)  /b2 (C,)   float32
-    /target      float32 RGBA (h, w, 4), optional: what the rule was trained to grow
+    /target      float32 RGBA (h, w, 4), or (n, h, w, 4) for a conditional rule (one per class);
+                 optional: what the rule was trained to grow
 """
 
 from __future__ import annotations
@@ -79,8 +80,9 @@ def _read(f: h5py.File, path: Path) -> Rule:
     target = None
     if "target" in f:
         target = np.asarray(f["target"][()], np.float32)
-        if target.ndim != 3 or target.shape[2] != 4:
-            raise ModelFileError(f"{path}: target: expected an RGBA (h, w, 4) array, got {target.shape}")
+        if target.ndim not in (3, 4) or target.shape[-1] != 4:
+            raise ModelFileError(f"{path}: target: expected RGBA (h, w, 4) or one per class "
+                                 f"(n, h, w, 4), got {target.shape}")
     provenance = _json_attr(f, "provenance", path) if "provenance" in f.attrs else {}
     return Rule(spec, target=target, provenance=provenance, **weights)
 

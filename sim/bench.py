@@ -148,6 +148,53 @@ def numpy_reference_step(rule: Rule) -> Callable[[], object]:
     return step
 
 
+def training_rates(steps: int = 32, repeats: int = 2) -> tuple[float, float]:
+    """Iterations/s of the trainer and of a straightforward implementation of the same recipe
+    (NCHW, depthwise conv2d perception, 1x1 convolutions), same batch and rollout length.
+
+    The recipe is the identity paper's: 60x60 grid, 17 channels, hidden 128, batch 8.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    from agents.spec import PERCEPTION_KERNELS
+    from agents.train import Trainer, keep_freed_memory
+    from agents.trainconfig import TrainingFile
+
+    keep_freed_memory()
+    config = TrainingFile.model_validate({
+        "target": {"kind": "shape", "shape": "disc", "size": 30, "padding": 15},
+        "model": {"channels": 17, "identity_channels": 1},
+        "train": {"variant": "B", "batch": 8, "pool_size": 64, "rollout": [steps, steps],
+                  "reseed_worst": 3, "damage_best": 3}})
+    trainer = Trainer(config, base=Path("."), device="cpu")
+    ours = median_seconds(trainer.step, repeats, 1)
+
+    c, h = 17, 128
+    kernels = torch.from_numpy(PERCEPTION_KERNELS.copy())[:, None].repeat(c, 1, 1, 1)
+    conv1, conv2 = torch.nn.Conv2d(3 * c, h, 1), torch.nn.Conv2d(h, c, 1)
+    torch.nn.init.zeros_(conv2.weight)
+    optimizer = torch.optim.Adam([*conv1.parameters(), *conv2.parameters()], lr=2e-3)
+    target = trainer.targets[0].permute(2, 0, 1)[None]
+
+    def plain_iteration() -> None:
+        x = trainer.seeds(*trainer.draw_identities(8)).permute(0, 3, 1, 2)
+        for _ in range(steps):
+            pre = F.max_pool2d(x[:, 3:4], 3, 1, 1) > 0.1
+            dx = conv2(torch.relu(conv1(F.conv2d(x, kernels, padding=1, groups=c))))
+            x = x + dx * (torch.rand(8, 1, x.shape[2], x.shape[3]) < 0.5)
+            x = x * (pre & (F.max_pool2d(x[:, 3:4], 3, 1, 1) > 0.1))
+        loss = ((x[:, :4] - target) ** 2).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        for p in [*conv1.parameters(), *conv2.parameters()]:
+            p.grad /= p.grad.norm() + 1e-8
+        optimizer.step()
+
+    plain = median_seconds(plain_iteration, repeats, 1)
+    return 1 / ours, 1 / plain
+
+
 def first_step_seconds() -> float:
     """Wall time from a fresh interpreter's start to its first finished step (warm cache)."""
     code = ("from sim.bench import bench_rule; from sim.world import World; "
@@ -185,6 +232,9 @@ def run(json_path: Path | None = None, repeats: int = 5, inner: int = 20) -> dic
     one, two = figures["4 organisms, 1 species"], figures["4 organisms, 2 species"]
     figures["two_species_slowdown"] = two["ms_per_step"] / one["ms_per_step"] - 1  # type: ignore[index]
     figures["first_step_s"] = first_step_seconds()
+    trainer_rate, plain_rate = training_rates()
+    figures["training"] = {"trainer_it_per_s": trainer_rate, "straightforward_it_per_s": plain_rate,
+                           "speedup": trainer_rate / plain_rate}
     print(f"nca-world bench: {SIZE}x{SIZE}, C=16, hidden 128, fire rate 0.5, "
           f"{flops} FLOP per cell-update; matmul {gflops:.0f} GFLOP/s")
     print(f"{'':32} {'ms/step':>9} {'steps/s':>9} {'updates/s':>10}")
@@ -193,6 +243,8 @@ def run(json_path: Path | None = None, repeats: int = 5, inner: int = 20) -> dic
               f"{row.cell_updates_per_s / 1e6:9.2f}M  {row.note}")
     print(f"two species vs one (same area): {100 * figures['two_species_slowdown']:+.1f}%")  # type: ignore[operator]
     print(f"fresh process to first step (warm cache): {figures['first_step_s']:.2f} s")
+    print(f"training (60x60, C=17, batch 8, 32 steps): trainer {trainer_rate:.2f} it/s, "
+          f"straightforward conv2d {plain_rate:.2f} it/s: {trainer_rate / plain_rate:.2f}x")
     if json_path is not None:
         json_path.write_text(json.dumps(figures, indent=2))
     return figures

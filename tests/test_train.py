@@ -146,7 +146,7 @@ def test_damage_cuts_a_disc_and_reseeding_replaces_the_worst(tmp_path):
     assert (removed > 0).all() and (removed < 0.14).all()
     trainer.pool.states[:] = 0.5  # everything far from the target: all losses equal but high
     trainer.pool.states[:, :, :, 3] = 1.0
-    index, states, _, _ = trainer.prepare_batch()
+    _, states, _, _ = trainer.prepare_batch()
     seeds = (states[..., 3] > 0).sum(dim=(1, 2)) == 1
     assert seeds.sum() == 1  # reseed_worst = 1
 
@@ -177,7 +177,7 @@ def test_png_targets_and_a_missing_emoji_font(tmp_path, monkeypatch):
     target = targets.from_png(tmp_path / "bar.png", size=10, padding=2)
     assert target.shape == (14, 14, 4) and target[..., 3].sum() == pytest.approx(50, abs=3)
     (tmp_path / "bad.png").write_text("no")
-    with pytest.raises(ConfigError, match="bad.png: not a readable image"):
+    with pytest.raises(ConfigError, match=r"bad\.png: not a readable image"):
         targets.from_png(tmp_path / "bad.png", 10, 2)
     monkeypatch.setattr(targets, "EMOJI_FONT_PATHS", (tmp_path / "missing.ttf",))
     with pytest.raises(ConfigError, match="fonts-noto-color-emoji"):
