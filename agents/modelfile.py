@@ -31,15 +31,20 @@ def save_rule(rule: Rule, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with h5py.File(path, "w") as f:
-        f.attrs["format"] = FORMAT
-        f.attrs["format_version"] = VERSION
-        f.attrs["spec"] = json.dumps({**rule.spec.to_json_dict(), "perception": PERCEPTION})
-        f.attrs["provenance"] = json.dumps(rule.provenance)
-        for name, array in rule.weights().items():
-            f.create_dataset(name, data=array)
-        if rule.target is not None:
-            f.create_dataset("target", data=np.asarray(rule.target, np.float32), compression="gzip")
+        write_rule(f, rule)
     return path
+
+
+def write_rule(group: h5py.Group, rule: Rule) -> None:
+    """Write `rule` into an open HDF5 group (a model file's root, or a recording's copy)."""
+    group.attrs["format"] = FORMAT
+    group.attrs["format_version"] = VERSION
+    group.attrs["spec"] = json.dumps({**rule.spec.to_json_dict(), "perception": PERCEPTION})
+    group.attrs["provenance"] = json.dumps(rule.provenance)
+    for name, array in rule.weights().items():
+        group.create_dataset(name, data=array)
+    if rule.target is not None:
+        group.create_dataset("target", data=np.asarray(rule.target, np.float32), compression="gzip")
 
 
 def load_rule(path: str | Path) -> Rule:
@@ -49,14 +54,15 @@ def load_rule(path: str | Path) -> Rule:
         raise ModelFileError(f"{path}: no such model file")
     try:
         with h5py.File(path, "r") as f:
-            return _read(f, path)
+            return read_rule(f, path)
     except ModelFileError:
         raise
     except (OSError, KeyError, ValueError, TypeError) as error:
         raise ModelFileError(f"{path}: not a readable nca-world model file ({error})") from error
 
 
-def _read(f: h5py.File, path: Path) -> Rule:
+def read_rule(f: h5py.Group, path: Path | str) -> Rule:
+    """Read and check a rule from an open HDF5 group; `path` names it in error messages."""
     form = _text_attr(f, "format", path)
     if form != FORMAT:
         raise ModelFileError(f"{path}: format: expected {FORMAT!r}, got {form!r}")

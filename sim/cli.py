@@ -38,6 +38,40 @@ def _train(args: argparse.Namespace) -> None:
     print(f"model: {out}  sheet: {out.with_suffix('.png')}  final loss {trainer.rule().provenance['final_loss']:.5f}")
 
 
+def _run(args: argparse.Namespace) -> None:
+    from sim.runner import fork, run_scenario
+    from sim.scenario import load_scenario
+
+    scenario = load_scenario(args.scenario, args.set) if args.scenario else None
+    if args.source is not None:
+        if args.at is None:
+            raise NcaWorldError("run --from: also give --at STEP")
+        summary = fork(args.source, args.at, scenario, steps=args.steps, out=args.out)
+    elif scenario is None:
+        raise NcaWorldError("run: give a scenario file, or --from RECORDING --at STEP")
+    else:
+        summary = run_scenario(scenario, steps=args.steps, out=args.out, seed=args.seed)
+    rate = summary.steps / summary.seconds if summary.seconds else float("inf")
+    print(f"ran {summary.steps} steps in {summary.seconds:.1f} s ({rate:.0f} steps/s)")
+    for name, cells in summary.organisms:
+        print(f"  {name:20} {'alive' if cells else 'dead ':5} {cells:7d} cells")
+    print(f"recording: {summary.recording} ({summary.recording_bytes / 1e6:.1f} MB)")
+
+
+def _validate(args: argparse.Namespace) -> None:
+    from sim.scenario import load_scenario
+
+    failed = []
+    for path in args.paths:
+        try:
+            load_scenario(path)
+            print(f"{path}: OK")
+        except NcaWorldError as error:
+            failed.append(str(error))
+    if failed:
+        raise NcaWorldError("\n".join(failed))
+
+
 def _models(args: argparse.Namespace) -> None:
     from agents.modelfile import load_rule
 
@@ -63,6 +97,19 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--checkpoint", type=Path, help="checkpoint file (default: OUT.ckpt.h5)")
     train.add_argument("--resume", action="store_true", help="continue from the checkpoint")
     train.set_defaults(handler=_train)
+    run = commands.add_parser("run", help="run a scenario file and record it")
+    run.add_argument("scenario", type=Path, nargs="?", help="scenario file (TOML)")
+    run.add_argument("--steps", type=int, help="run this many steps instead of the scenario's")
+    run.add_argument("--out", type=Path, help="recording to write (default: the scenario's record.path)")
+    run.add_argument("--seed", type=int, help="world seed instead of the scenario's")
+    run.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                     help="override a scenario field, e.g. --set world.seed=3 --set organisms.1.spawn_step=50")
+    run.add_argument("--from", dest="source", type=Path, help="fork or resume this recording ...")
+    run.add_argument("--at", type=int, help="... from this step")
+    run.set_defaults(handler=_run)
+    validate = commands.add_parser("validate", help="check scenario files and print every problem")
+    validate.add_argument("paths", nargs="+", type=Path)
+    validate.set_defaults(handler=_validate)
     models = commands.add_parser("models", help="check model files and describe them")
     models.add_argument("paths", nargs="+", type=Path)
     models.set_defaults(handler=_models)

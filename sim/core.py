@@ -464,11 +464,12 @@ def step(cur: np.ndarray, nxt: np.ndarray, owner: np.ndarray, species: Species,
               s.fill, s.masks, s.lane_species, s.hidden, s.delta)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _step_all(cur, nxt, owner, w1, b1, w2, b2, fire_threshold, updated, species_of, identity_of,
               threshold, wrap, seed, step, nonzero_rows, near1, near2, pre, rule, active, tiles, offsets,
               fill, masks, lane_species, hidden, delta):
-    """The passes of one step in order (one call from Python: dispatch costs add up at 1000+ steps/s)."""
+    """The passes of one step in order: one call from Python (dispatch costs add up at 1000+
+    steps/s), without the GIL, so that the recorder's thread writes while the world steps."""
     height, width = owner.shape
     channels = cur.shape[0]
     if wrap:

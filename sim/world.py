@@ -6,6 +6,7 @@ The state is stored channel-planar with a ring (see `sim.core`); `World.state` i
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -79,9 +80,10 @@ class World:
     def state(self) -> np.ndarray:
         """The state as an ``(H, W, C)`` float32 view (writable; stale after `step`)."""
         self._nonzero_rows[0][:] = 1  # the caller may write anywhere
-        return self._view()
+        return self.state_view()
 
-    def _view(self) -> np.ndarray:
+    def state_view(self) -> np.ndarray:
+        """The same ``(H, W, C)`` view, for reading only (writes through it may be lost)."""
         interior = self._buffers[0][:, core.RING : core.RING + self.height,
                                     core.PAD : core.PAD + self.width]
         return interior.transpose(1, 2, 0)
@@ -89,12 +91,12 @@ class World:
     @property
     def rgba(self) -> np.ndarray:
         """Premultiplied RGBA, ``(H, W, 4)`` copy."""
-        return np.ascontiguousarray(self._view()[:, :, :4])
+        return np.ascontiguousarray(self.state_view()[:, :, :4])
 
     @property
     def alpha(self) -> np.ndarray:
         """Alpha channel, ``(H, W)`` copy."""
-        return self._view()[:, :, 3].copy()
+        return self.state_view()[:, :, 3].copy()
 
     def organism(self, name: str) -> Organism:
         """The organism called `name`."""
@@ -124,14 +126,48 @@ class World:
         values = _identity_values(name, identity, spec.identity_channels)
         organism = Organism(len(self.organisms) + 1, name, species, tuple(float(v) for v in values),
                             (y, x), self.step_count)
-        self.organisms.append(organism)
-        identity_row = np.zeros((1, self.channels), np.float32)
-        identity_row[0, spec.identity_slice] = values
-        self._species_of = np.append(self._species_of, self._species_names.index(species))
-        self._identity_of = np.concatenate([self._identity_of, identity_row])
+        self._register(organism)
         self.state[y, x] = seed_state(spec, values)
         self.owner[y, x] = organism.index
         return organism
+
+    def _register(self, organism: Organism) -> None:
+        """Append `organism` to the organism table and the core's per-organism arrays."""
+        spec = self.rules[organism.species].spec
+        row = np.zeros((1, self.channels), np.float32)
+        row[0, spec.identity_slice] = organism.identity
+        self.organisms.append(organism)
+        self._species_of = np.append(self._species_of, self._species_names.index(organism.species))
+        self._identity_of = np.concatenate([self._identity_of, row])
+
+    def set_identity(self, name: str, identity: Sequence[float] | float) -> Organism:
+        """Give organism `name` new identity values: written into its cells' identity channels
+        (and, for a frozen-identity species, held by every cell it grows from now on)."""
+        organism = self.organism(name)
+        spec = self.rules[organism.species].spec
+        values = _identity_values(name, identity, spec.identity_channels)
+        self._identity_of[organism.index, spec.identity_slice] = values
+        mask = self.owner == organism.index
+        self.state[mask, spec.identity_slice] = values
+        updated = dataclasses.replace(organism, identity=tuple(float(v) for v in values))
+        self.organisms[organism.index - 1] = updated
+        return updated
+
+    def restore(self, step: int, state: np.ndarray, owner: np.ndarray, organisms: Sequence[Organism]) -> None:
+        """Put the world back at `step` with this state, owner map and organism table (a keyframe)."""
+        if state.shape != (self.height, self.width, self.channels) or owner.shape != (self.height, self.width):
+            raise WorldError(f"restore: expected a {self.height}x{self.width}x{self.channels} state, got {state.shape}")
+        self.organisms = []
+        self._species_of = np.zeros(1, np.int64)
+        self._identity_of = np.zeros((1, self.channels), np.float32)
+        for organism in organisms:
+            if organism.species not in self.rules:
+                raise WorldError(f"restore: organism {organism.name!r} has unknown species {organism.species!r}")
+            self._register(organism)
+        self.state[:] = state
+        self.owner[:] = owner
+        self._nonzero_rows[1][:] = 1
+        self.step_count = step
 
     def step(self, n: int = 1) -> None:
         """Advance the world `n` steps."""

@@ -22,3 +22,65 @@ def random_state(rng: np.random.Generator, height: int, width: int, channels: in
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(1234)
+
+
+BASE_SCENARIO = """
+[world]
+height = 48
+width = 64
+seed = 3
+
+[[species]]
+name = "g"
+model = "grow.h5"
+
+[[organisms]]
+name = "a"
+species = "g"
+position = [16, 16]
+
+[[organisms]]
+name = "b"
+species = "g"
+position = [32, 48]
+spawn_step = 5
+
+[[events]]
+step = 12
+kind = "cut_circle"
+center = [16, 16]
+radius = 4
+
+[[events]]
+every = 10
+from = 10
+until = 30
+kind = "move"
+organism = "b"
+by = [0, 1]
+
+[[events]]
+step = 20
+kind = "kill_fraction"
+fraction = 0.2
+
+[run]
+steps = 40
+
+[record]
+path = "out.h5"
+keyframe_every = 10
+flush_every = 2
+"""
+
+
+@pytest.fixture
+def scenario_dir(tmp_path):
+    """A folder with a growing rule (`grow.h5`), a 17-channel rule (`other.h5`) and `base.toml`."""
+    from agents.modelfile import save_rule
+    from tests.test_world import grower
+
+    save_rule(grower(), tmp_path / "grow.h5")
+    save_rule(Rule.random(RuleSpec(channels=17, hidden=8, identity_channels=1), seed=0), tmp_path / "other.h5")
+    (tmp_path / "base.toml").write_text(BASE_SCENARIO)
+    return tmp_path

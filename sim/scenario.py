@@ -1,0 +1,338 @@
+"""Scenario files: TOML scripts of a run, validated into frozen typed objects before anything runs.
+
+```toml
+[world]          height, width, boundary ("zero" | "wrap"), seed
+[[species]]      name, model (a model file, relative to the scenario file)
+[[organisms]]    name, species, position = [y, x], identity (optional), spawn_step (default 0)
+[[events]]       kind + its fields; step = N, or every = N with from / until; organism (optional)
+[run]            steps
+[record]         path, every, channels, dtype, compression, keyframe_every, flush_every
+```
+Event kinds: ``spawn``, ``cut_circle``, ``cut_rect``, ``cut_line``, ``noise``, ``kill_fraction``,
+``move``, ``set_identity``, ``remove``.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from agents.config import Strict, read_toml, validate
+from agents.errors import ModelFileError, ScenarioError
+from agents.modelfile import load_rule
+from agents.spec import Rule
+
+Position = tuple[int, int]
+MAX_STEPS = 10_000_000
+
+
+class WorldSection(Strict):
+    """The grid."""
+
+    height: int = Field(ge=1, le=8192)
+    width: int = Field(ge=1, le=8192)
+    boundary: Literal["zero", "wrap"] = "zero"
+    seed: int = Field(0, ge=0, lt=2**63)
+
+
+class SpeciesSection(Strict):
+    """A species: a name and the model file of its rule."""
+
+    name: str = Field(min_length=1)
+    model: Path
+
+
+class OrganismSection(Strict):
+    """An organism planted by the scenario at `spawn_step`."""
+
+    name: str = Field(min_length=1)
+    species: str
+    position: Position
+    identity: list[float] | float | None = None
+    spawn_step: int = Field(0, ge=0, le=MAX_STEPS)
+
+
+class Timing(Strict):
+    """When an event happens: once at `step`, or at ``from, from + every, ...`` up to `until`."""
+
+    step: int | None = Field(None, ge=0, le=MAX_STEPS)
+    every: int | None = Field(None, ge=1, le=MAX_STEPS)
+    from_: int = Field(0, ge=0, le=MAX_STEPS, alias="from")
+    until: int | None = Field(None, ge=0, le=MAX_STEPS)
+    organism: str | None = None
+
+    @model_validator(mode="after")
+    def _one_timing(self) -> Timing:
+        if (self.step is None) == (self.every is None):
+            raise ValueError("expected exactly one of step = N or every = N")
+        if self.until is not None and self.until < self.from_:
+            raise ValueError(f"until: expected >= from ({self.from_})")
+        return self
+
+    def happens_at(self, step: int) -> bool:
+        """Whether this event is due at `step`."""
+        if self.step is not None:
+            return step == self.step
+        if step < self.from_ or (self.until is not None and step > self.until):
+            return False
+        return (step - self.from_) % self.every == 0  # type: ignore[operator]
+
+
+class Spawn(Timing):
+    """Plant a new organism (its name must be new)."""
+
+    kind: Literal["spawn"]
+    name: str
+    species: str
+    position: Position
+    identity: list[float] | float | None = None
+
+
+class CutCircle(Timing):
+    """Kill every cell of the disc."""
+
+    kind: Literal["cut_circle"]
+    center: Position
+    radius: float = Field(gt=0)
+
+
+class CutRect(Timing):
+    """Kill every cell of the rectangle ``[top, top + height) x [left, left + width)``."""
+
+    kind: Literal["cut_rect"]
+    top_left: Position
+    size: Position
+
+
+class CutLine(Timing):
+    """Kill every cell within ``width / 2`` of the segment from `start` to `end`."""
+
+    kind: Literal["cut_line"]
+    start: Position
+    end: Position
+    width: float = Field(1.0, gt=0)
+
+
+class Noise(Timing):
+    """Add Gaussian noise of standard deviation `std` to chosen channels of living cells."""
+
+    kind: Literal["noise"]
+    std: float = Field(gt=0)
+    channels: list[int] | None = None
+
+
+class KillFraction(Timing):
+    """Kill each living cell independently with probability `fraction`."""
+
+    kind: Literal["kill_fraction"]
+    fraction: float = Field(gt=0, le=1)
+
+
+class Move(Timing):
+    """Translate an organism's cells rigidly, by an offset or so that its centroid lands at `to`."""
+
+    kind: Literal["move"]
+    by: Position | None = None
+    to: Position | None = None
+
+    @model_validator(mode="after")
+    def _target(self) -> Move:
+        if (self.by is None) == (self.to is None):
+            raise ValueError("expected exactly one of by = [dy, dx] or to = [y, x]")
+        if self.organism is None:
+            raise ValueError("organism: a move needs the organism to move")
+        return self
+
+
+class SetIdentity(Timing):
+    """Give an organism new identity values (written into its cells' identity channels)."""
+
+    kind: Literal["set_identity"]
+    identity: list[float] | float
+
+    @model_validator(mode="after")
+    def _needs_organism(self) -> SetIdentity:
+        if self.organism is None:
+            raise ValueError("organism: set_identity needs the organism")
+        return self
+
+
+class Remove(Timing):
+    """Kill every cell of an organism."""
+
+    kind: Literal["remove"]
+
+    @model_validator(mode="after")
+    def _needs_organism(self) -> Remove:
+        if self.organism is None:
+            raise ValueError("organism: remove needs the organism")
+        return self
+
+
+Event = Annotated[
+    Spawn | CutCircle | CutRect | CutLine | Noise | KillFraction | Move | SetIdentity | Remove,
+    Field(discriminator="kind"),
+]
+EVENT_TYPES = (Spawn, CutCircle, CutRect, CutLine, Noise, KillFraction, Move, SetIdentity, Remove)
+
+
+class RunSection(Strict):
+    """How long to run."""
+
+    steps: int = Field(ge=0, le=MAX_STEPS)
+
+
+class RecordSection(Strict):
+    """What the recorder writes."""
+
+    path: Path = Path("recordings/run.h5")
+    every: int = Field(1, ge=1)
+    channels: Literal["rgba", "rgba+identity", "all"] | list[int] = "rgba+identity"
+    dtype: Literal["uint8", "float16"] = "uint8"
+    compression: Literal["gzip", "lzf", "none"] = "gzip"
+    keyframe_every: int = Field(100, ge=1)
+    flush_every: int = Field(10, ge=1)
+
+
+class ScenarioFile(Strict):
+    """A whole scenario file."""
+
+    world: WorldSection
+    species: list[SpeciesSection] = Field(min_length=1)
+    organisms: list[OrganismSection] = Field(default_factory=list)
+    events: list[Event] = Field(default_factory=list)
+    run: RunSection
+    record: RecordSection = Field(default_factory=RecordSection)
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> ScenarioFile:
+        species = [s.name for s in self.species]
+        _unique("species", species)
+        names = [o.name for o in self.organisms] + [e.name for e in self.events if isinstance(e, Spawn)]
+        _unique("organisms", names)
+        for where, item in [*(("organisms", o) for o in self.organisms),
+                            *(("events", e) for e in self.events if isinstance(e, Spawn))]:
+            if item.species not in species:
+                raise ValueError(f"{where}.{item.name}.species: expected one of {species}, got {item.species!r}")
+            _inside(f"{where}.{item.name}.position", item.position, self.world)
+        for index, event in enumerate(self.events):
+            if event.organism is not None and event.organism not in names:
+                raise ValueError(f"events.{index}.organism: expected one of {names}, got {event.organism!r}")
+            if isinstance(event, CutCircle):
+                _inside(f"events.{index}.center", event.center, self.world)
+        return self
+
+
+def _unique(field: str, names: list[str]) -> None:
+    seen = set()
+    for name in names:
+        if name in seen:
+            raise ValueError(f"{field}: the name {name!r} is used twice")
+        seen.add(name)
+
+
+def _inside(field: str, position: Position, world: WorldSection) -> None:
+    y, x = position
+    if not (0 <= y < world.height and 0 <= x < world.width):
+        raise ValueError(f"{field}: expected inside the {world.height}x{world.width} grid, got {list(position)}")
+
+
+class Scenario:
+    """A validated scenario with its species' rules loaded, ready to run."""
+
+    def __init__(self, file: ScenarioFile, text: str, path: Path, rules: dict[str, Rule]) -> None:
+        self.file, self.text, self.path, self.rules = file, text, path, rules
+
+    @property
+    def steps(self) -> int:
+        """Steps to run."""
+        return self.file.run.steps
+
+
+def load_scenario(path: Path, overrides: list[str] | None = None) -> Scenario:
+    """Read, validate and resolve a scenario file; every problem raises `ScenarioError`.
+
+    `overrides` are ``dotted.field=value`` strings (the value in TOML syntax) applied first.
+    """
+    data, text = read_toml(path, ScenarioError)
+    for override in overrides or []:
+        apply_override(data, override, path)
+    file = validate(ScenarioFile, data, path, text, ScenarioError)
+    rules: dict[str, Rule] = {}
+    for index, species in enumerate(file.species):
+        model = species.model if species.model.is_absolute() else path.parent / species.model
+        try:
+            rules[species.name] = load_rule(model)
+        except ModelFileError as error:
+            raise ScenarioError(f"{path}: species.{index}.model: {error}") from error
+    return _resolved(file, text, path, rules)
+
+
+def load_scenario_text(text: str, origin: Path, rules: dict[str, Rule]) -> Scenario:
+    """A scenario from its TOML text (as stored in a recording) with already loaded rules."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ScenarioError(f"{origin}: stored scenario is not valid TOML: {error}") from error
+    file = validate(ScenarioFile, data, origin, text, ScenarioError)
+    missing = [s.name for s in file.species if s.name not in rules]
+    if missing:
+        raise ScenarioError(f"{origin}: species {missing}: no embedded model")
+    return _resolved(file, text, origin, {s.name: rules[s.name] for s in file.species})
+
+
+def _resolved(file: ScenarioFile, text: str, path: Path, rules: dict[str, Rule]) -> Scenario:
+    """Cross-checks that need the rules: equal channel counts, identity lengths, noise channels."""
+    channels = {name: rule.spec.channels for name, rule in rules.items()}
+    if len(set(channels.values())) > 1:
+        raise ScenarioError(f"{path}: species: expected every species to have the same channel count, "
+                            f"got {channels}")
+    channel_count = next(iter(channels.values()))
+    for index, event in enumerate(file.events):
+        if isinstance(event, Noise) and event.channels and not 0 <= min(event.channels) <= max(
+                event.channels) < channel_count:
+            raise ScenarioError(f"{path}: events.{index}.channels: expected channels 0..{channel_count - 1}, "
+                                f"got {event.channels}")
+        if isinstance(event, Spawn):
+            _check_identity(path, f"events.{index}.identity", event.identity,
+                            rules[event.species].spec.identity_channels)
+    for organism in file.organisms:
+        _check_identity(path, f"organisms.{organism.name}.identity", organism.identity,
+                        rules[organism.species].spec.identity_channels)
+    return Scenario(file, text, path, rules)
+
+
+def _check_identity(path: Path, field: str, identity: list[float] | float | None, count: int) -> None:
+    if identity is None or isinstance(identity, float | int):
+        if identity is not None and count == 0:
+            raise ScenarioError(f"{path}: {field}: expected no identity (the species has none), got {identity}")
+        return
+    if len(identity) != count:
+        raise ScenarioError(f"{path}: {field}: expected {count} value(s), got {identity}")
+
+
+def apply_override(data: dict, override: str, path: Path) -> None:
+    """Set ``a.b.0.c=value`` in the parsed TOML `data` (lists are indexed by number)."""
+    if "=" not in override:
+        raise ScenarioError(f"{path}: --set {override!r}: expected field.path=value")
+    dotted, raw = override.split("=", 1)
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw  # a bare word is a string
+    keys = dotted.strip().split(".")
+    node: object = data
+    try:
+        for key in keys[:-1]:
+            node = node[int(key)] if isinstance(node, list) else node.setdefault(key, {})  # type: ignore[union-attr]
+        if isinstance(node, list):
+            node[int(keys[-1])] = value
+        elif isinstance(node, dict):
+            node[keys[-1]] = value
+        else:
+            raise TypeError(dotted)
+    except (ValueError, IndexError, TypeError, AttributeError) as error:
+        raise ScenarioError(f"{path}: --set {override!r}: {dotted} does not name a field") from error
