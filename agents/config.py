@@ -57,7 +57,7 @@ def describe(item: dict[str, Any], model: type[BaseModel], path: Path, text: str
     """One pydantic error as ``file:line: field: message``."""
     location = [part for part in item["loc"] if not str(part).startswith("function-")]
     field = ".".join(str(part) for part in location) or "(file)"
-    line = _line_of(text, location)
+    line = _line_of(text, location, missing=item["type"] == "missing")
     where = f"{path}:{line}" if line else f"{path}"
     if item["type"] == "extra_forbidden":
         known = _known_keys(model, location[:-1])
@@ -90,19 +90,25 @@ def _model_of(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
-def _line_of(text: str, location: list[Any]) -> int | None:
-    """Best-effort line of the last named key of `location` within its table."""
-    keys = [str(part) for part in location if not isinstance(part, int)]
-    if not keys:
-        return None
+def _line_of(text: str, location: list[Any], missing: bool = False) -> int | None:
+    """Best-effort line of a field: its key within its (possibly repeated) table, or, for a
+    missing field, the header of the table that lacks it."""
     lines = text.splitlines()
-    start = 0
-    for table in keys[:-1]:
-        for number in range(start, len(lines)):
-            if re.match(rf"\s*\[\[?\s*{re.escape(table)}\s*\]\]?", lines[number]):
-                start = number
-                break
-    for number in range(start, len(lines)):
-        if re.match(rf"\s*{re.escape(keys[-1])}\s*=", lines[number]):
-            return number + 1
-    return None
+    start, end, tables = 0, len(lines), []
+    container = list(location[:-1])
+    for i, part in enumerate(container):
+        if isinstance(part, int):
+            continue
+        tables.append(str(part))
+        index = container[i + 1] if i + 1 < len(container) and isinstance(container[i + 1], int) else 0
+        header = re.compile(rf"\s*\[\[?\s*{re.escape('.'.join(tables))}\s*\]\]?\s*(#.*)?$")
+        found = [n for n in range(start, end) if header.match(lines[n])]
+        if len(found) <= index:
+            return None
+        start = found[index]
+        following = [n for n in range(start + 1, len(lines)) if re.match(r"\s*\[", lines[n])]
+        end = following[0] if following else len(lines)
+    if missing or not location:
+        return start + 1 if tables else None
+    key = re.compile(rf"\s*{re.escape(str(location[-1]))}\s*=")
+    return next((n + 1 for n in range(start, end) if key.match(lines[n])), None)
