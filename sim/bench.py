@@ -195,6 +195,48 @@ def training_rates(steps: int = 32, repeats: int = 2) -> tuple[float, float]:
     return 1 / ours, 1 / plain
 
 
+def recording_costs(layout: str, rules: dict[str, Rule], steps: int = 200) -> dict[str, float]:
+    """Slow-down of a run that records every frame with the default settings, the file size per
+    1000 frames, and the frames/s the recorder writes when it is the only thing running."""
+    import tempfile
+
+    from sim.metrics import measure
+    from sim.recorder import Recorder, recorded_channels
+    from sim.scenario import RecordSection
+
+    settings = RecordSection()
+
+    def recorder(world: World, path: Path) -> Recorder:
+        return Recorder(path, world, scenario_text="", channels=recorded_channels(settings.channels, world),
+                        dtype=settings.dtype, compression=settings.compression, every=settings.every,
+                        keyframe_every=settings.keyframe_every, flush_every=settings.flush_every)
+
+    world = make_world(layout, rules)
+    world.step(2)
+    start = time.perf_counter()
+    world.step(steps)
+    plain = time.perf_counter() - start
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "bench.h5"
+        world = make_world(layout, rules)
+        world.step(2)
+        start = time.perf_counter()
+        with recorder(world, path) as rec:
+            for _ in range(steps):
+                rec.observe(world, measure(world))
+                world.step()
+        recorded = time.perf_counter() - start
+        size = path.stat().st_size
+        start = time.perf_counter()
+        with recorder(world, Path(folder) / "writer.h5") as rec:
+            for _ in range(steps):
+                rec.observe(world, measure(world))
+                world.step_count += 1  # the same state, recorded as further frames
+        writer = time.perf_counter() - start
+    return {"slowdown": recorded / plain - 1, "mb_per_1000_frames": size / steps * 1000 / 1e6,
+            "frames_per_s": steps / writer}
+
+
 def first_step_seconds() -> float:
     """Wall time from a fresh interpreter's start to its first finished step (warm cache)."""
     code = ("from sim.bench import bench_rule; from sim.world import World; "
@@ -232,6 +274,8 @@ def run(json_path: Path | None = None, repeats: int = 5, inner: int = 20) -> dic
     one, two = figures["4 organisms, 1 species"], figures["4 organisms, 2 species"]
     figures["two_species_slowdown"] = two["ms_per_step"] / one["ms_per_step"] - 1  # type: ignore[index]
     figures["first_step_s"] = first_step_seconds()
+    for layout in ("all alive", "one organism"):
+        figures[f"recording, {layout}"] = recording_costs(layout, {"a": rule_a})
     trainer_rate, plain_rate = training_rates()
     figures["training"] = {"trainer_it_per_s": trainer_rate, "straightforward_it_per_s": plain_rate,
                            "speedup": trainer_rate / plain_rate}
@@ -243,6 +287,11 @@ def run(json_path: Path | None = None, repeats: int = 5, inner: int = 20) -> dic
               f"{row.cell_updates_per_s / 1e6:9.2f}M  {row.note}")
     print(f"two species vs one (same area): {100 * figures['two_species_slowdown']:+.1f}%")  # type: ignore[operator]
     print(f"fresh process to first step (warm cache): {figures['first_step_s']:.2f} s")
+    for layout in ("all alive", "one organism"):
+        costs = figures[f"recording, {layout}"]
+        print(f"recording every frame, {layout:13}: {100 * costs['slowdown']:+6.1f}% run time, "  # type: ignore[index]
+              f"{costs['mb_per_1000_frames']:6.1f} MB per 1000 frames, "  # type: ignore[index]
+              f"writer alone {costs['frames_per_s']:6.0f} frames/s")  # type: ignore[index]
     print(f"training (60x60, C=17, batch 8, 32 steps): trainer {trainer_rate:.2f} it/s, "
           f"straightforward conv2d {plain_rate:.2f} it/s: {trainer_rate / plain_rate:.2f}x")
     if json_path is not None:

@@ -7,7 +7,7 @@ Layout (format ``nca-world-recording``, version 1)::
                      every, complete (False until the run ends normally)
     /models/<name>   each species' model file, embedded (see `agents.modelfile`)
     /frames          (N, H, W, len(channels)) uint8 (0..255 for 0..1) or float16, one frame a chunk
-    /owner           (N, H, W) int32, one frame a chunk
+    /owner           (N, H, W) uint16, one frame a chunk
     /step            (N,) int64: the step of each frame; written last, so its length counts frames
     /events          (E,) JSON records (fixed-width bytes), every applied event with its step
     /metrics         (M, 10) float64 rows of `sim.metrics.COLUMNS`, every step and organism
@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import h5py
+import numba
 import numpy as np
 
 from agents.errors import RecordingError
@@ -41,6 +42,7 @@ from sim.world import Organism, World
 FORMAT = "nca-world-recording"
 VERSION = 1
 EVENT_BYTES = 1024
+OWNER_DTYPE = np.uint16  # organism numbers in frames (keyframes keep int32)
 GZIP_LEVEL = 1
 
 
@@ -60,11 +62,24 @@ def chunk_shape(height: int, width: int, channels: int | None = None) -> tuple[i
     return (1, height, width) if channels is None else (1, height, width, channels)
 
 
-def quantise(values: np.ndarray, dtype: str) -> np.ndarray:
-    """Frame values as stored: uint8 (``round(clip(v, 0, 1) * 255)``) or float16."""
+@numba.njit(cache=True, nogil=True, fastmath=True)
+def interleave_uint8(planes):
+    """``(n, H, W)`` float32 planes → ``(H, W, n)`` uint8 frame, ``round(clip(v, 0, 1) * 255)``."""
+    n, height, width = planes.shape
+    out = np.empty((height, width, n), np.uint8)
+    for y in range(height):
+        for x in range(width):
+            for c in range(n):
+                v = min(max(planes[c, y, x], np.float32(0.0)), np.float32(1.0))
+                out[y, x, c] = np.uint8(v * np.float32(255.0) + np.float32(0.5))
+    return out
+
+
+def quantise(planes: np.ndarray, dtype: str) -> np.ndarray:
+    """A frame as stored, ``(H, W, n)`` from ``(n, H, W)`` planes: uint8 (0..255 for 0..1) or float16."""
     if dtype == "uint8":
-        return np.rint(np.clip(values, 0.0, 1.0) * 255.0).astype(np.uint8)
-    return values.astype(np.float16)
+        return interleave_uint8(np.ascontiguousarray(planes, dtype=np.float32))
+    return np.ascontiguousarray(planes.transpose(1, 2, 0), dtype=np.float16)
 
 
 class Recorder:
@@ -107,7 +122,7 @@ class Recorder:
                  "lzf": {"compression": "lzf"}, "none": {}}[self.compression]
         n = len(self.channels)
         f.create_dataset("frames", (0, h, w, n), store, maxshape=(None, h, w, n), chunks=chunk_shape(h, w, n), **codec)
-        f.create_dataset("owner", (0, h, w), np.int32, maxshape=(None, h, w), chunks=chunk_shape(h, w), **codec)
+        f.create_dataset("owner", (0, h, w), OWNER_DTYPE, maxshape=(None, h, w), chunks=chunk_shape(h, w), **codec)
         f.create_dataset("step", (0,), np.int64, maxshape=(None,), chunks=(1024,))
         f.create_dataset("events", (0,), f"S{EVENT_BYTES}", maxshape=(None,), chunks=(256,))
         f.create_dataset("metrics", (0, len(COLUMNS)), np.float64, maxshape=(None, len(COLUMNS)),
@@ -153,9 +168,8 @@ class Recorder:
         """Record the world at its current step: metrics always, a frame and a keyframe when due."""
         step = world.step_count
         self._put(("metrics", metrics))
-        if step % self.every == 0:
-            state = world.state_view()
-            self._put(("frame", step, quantise(state[:, :, self.channels], self.dtype), world.owner.copy()))
+        if step % self.every == 0:  # copy now (cheap, channel planes); quantise in the writer thread
+            self._put(("frame", step, world.planes(self.channels), world.owner.astype(OWNER_DTYPE)))
         if step % self.keyframe_every == 0:
             self.keyframe(world)
 
@@ -200,49 +214,62 @@ class Recorder:
 
     def _write_loop(self) -> None:
         try:
-            while (item := self._queue.get()) is not None:
-                getattr(self, f"_write_{item[0]}")(*item[1:])
+            done = False
+            while not done:
+                batch = [self._queue.get()]
+                while len(batch) < 64 and not self._queue.empty():  # take what has piled up
+                    batch.append(self._queue.get())
+                done = batch[-1] is None
+                self._write_batch([item for item in batch if item is not None])
             self.file.flush()
         except BaseException as error:
             self._error = error
             while self._queue.get() is not None:  # drain so the run never blocks
                 pass
 
-    def _append(self, name: str, value: Any) -> int:
+    def _write_batch(self, batch: list[tuple]) -> None:
+        """Write queued items: each kind in order, with one resize per dataset and batch."""
+        frames = [item[1:] for item in batch if item[0] == "frame"]
+        if frames:
+            self._write_frames(frames)
+        rows = [item[1] for item in batch if item[0] == "metrics"]
+        if rows:
+            self._extend("metrics", np.concatenate(rows))
+        for item in batch:
+            if item[0] == "event":
+                self._extend("events", np.array([item[1]], dtype=f"S{EVENT_BYTES}"))
+            elif item[0] == "keyframe":
+                self._write_keyframe(*item[1:])
+
+    def _extend(self, name: str, rows: np.ndarray) -> None:
         dataset = self.file[name]
-        n = dataset.shape[0]
-        dataset.resize(n + 1, axis=0)
-        dataset[n] = value
-        return n
-
-    def _write_frame(self, step: int, frame: np.ndarray, owner: np.ndarray) -> None:
-        for name, data in (("frames", frame), ("owner", owner)):
-            dataset = self.file[name]
-            dataset.resize(self.frames + 1, axis=0)
-            if self.compression == "gzip":  # compress here (zlib releases the GIL), write the chunk as is
-                offset = (self.frames,) + (0,) * (data.ndim)
-                dataset.id.write_direct_chunk(offset, zlib.compress(np.ascontiguousarray(data), GZIP_LEVEL))
-            else:
-                dataset[self.frames] = data
-        self._append("step", step)  # last: its length says how many frames are complete
-        self.frames += 1
-        if self.frames % self.flush_every == 0:
-            self.file.flush()
-
-    def _write_metrics(self, rows: np.ndarray) -> None:
-        dataset = self.file["metrics"]
         n = dataset.shape[0]
         dataset.resize(n + len(rows), axis=0)
         dataset[n:] = rows
 
-    def _write_event(self, text: bytes) -> None:
-        self._append("events", text)
+    def _write_frames(self, frames: list[tuple[int, np.ndarray, np.ndarray]]) -> None:
+        first = self.frames
+        for name in ("frames", "owner"):
+            self.file[name].resize(first + len(frames), axis=0)
+        for i, (_, planes, owner) in enumerate(frames):
+            frame = quantise(planes, self.dtype)
+            for name, data in (("frames", frame), ("owner", owner)):
+                dataset = self.file[name]
+                if self.compression == "gzip":  # compress here (zlib releases the GIL), write the chunk as is
+                    offset = (first + i,) + (0,) * data.ndim
+                    dataset.id.write_direct_chunk(offset, zlib.compress(np.ascontiguousarray(data), GZIP_LEVEL))
+                else:
+                    dataset[first + i] = data
+        self._extend("step", np.array([step for step, _, _ in frames], np.int64))  # last: counts complete frames
+        self.frames += len(frames)
+        if self.frames // self.flush_every > first // self.flush_every:
+            self.file.flush()
 
     def _write_keyframe(self, step: int, state: np.ndarray, owner: np.ndarray, organisms: str) -> None:
-        self._append("keyframes/state", state)
-        self._append("keyframes/owner", owner)
-        self._append("keyframes/organisms", organisms)
-        self._append("keyframes/step", step)
+        self._extend("keyframes/state", state[None])
+        self._extend("keyframes/owner", owner[None])
+        self._extend("keyframes/organisms", np.array([organisms], dtype=object))
+        self._extend("keyframes/step", np.array([step], np.int64))
         self.file.flush()
 
 

@@ -88,6 +88,11 @@ class World:
                                     core.PAD : core.PAD + self.width]
         return interior.transpose(1, 2, 0)
 
+    def planes(self, channels: Sequence[int]) -> np.ndarray:
+        """A copy of the chosen channels as contiguous planes, ``(len(channels), H, W)``."""
+        return self._buffers[0][list(channels), core.RING : core.RING + self.height,
+                                core.PAD : core.PAD + self.width]
+
     @property
     def rgba(self) -> np.ndarray:
         """Premultiplied RGBA, ``(H, W, 4)`` copy."""
