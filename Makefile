@@ -13,9 +13,10 @@ $(STAMP): setup.cfg pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(VENV)/bin/nca-world bench
+	$(VENV)/bin/nca-world run scenarios/demo.toml
 
-bench: run
+bench: $(STAMP)
+	$(VENV)/bin/nca-world bench
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -12,7 +12,8 @@ Layout (format ``nca-world-recording``, version 1)::
     /events          (E,) JSON records (fixed-width bytes), every applied event with its step
     /metrics         (M, 10) float64 rows of `sim.metrics.COLUMNS`, every step and organism
     /keyframes/state (K, H, W, C) float32, /keyframes/owner (K, H, W), /keyframes/step (K,),
-    /keyframes/organisms (K,) JSON of the organism table: enough to resume bit-exactly
+    /keyframes/organisms (K,) JSON of the organism table, /keyframes/events_before (K,) how many
+                     events were logged before it: enough to resume bit-exactly
 
 All datasets exist before SWMR starts; afterwards the writer only appends. A reader can follow a
 growing file, and a killed run leaves every frame up to the last flush.
@@ -24,7 +25,7 @@ import json
 import queue
 import threading
 import zlib
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -96,6 +97,7 @@ class Recorder:
         self.file = h5py.File(path, "w", libver="latest")
         self._create(scenario_text)
         self.frames = 0
+        self.events_logged = 0
         if prefix is not None:
             self._copy_prefix(*prefix)
         self.file.swmr_mode = True
@@ -133,6 +135,7 @@ class Recorder:
         f.create_dataset("keyframes/owner", (0, h, w), np.int32, maxshape=(None, h, w), chunks=chunk_shape(h, w),
                          compression="gzip", compression_opts=GZIP_LEVEL)
         f.create_dataset("keyframes/step", (0,), np.int64, maxshape=(None,), chunks=(256,))
+        f.create_dataset("keyframes/events_before", (0,), np.int64, maxshape=(None,), chunks=(256,))
         f.create_dataset("keyframes/organisms", (0,), h5py.string_dtype(), maxshape=(None,), chunks=(256,))
 
     def _copy_prefix(self, original: Recording, at: int) -> None:
@@ -155,8 +158,9 @@ class Recorder:
         f["events"].resize(len(events), axis=0)
         if events:
             f["events"][:] = events
+        self.events_logged = len(events)
         keyed = int(np.searchsorted(original.keyframe_steps, at, side="right"))
-        for name in ("state", "owner", "step", "organisms"):
+        for name in ("state", "owner", "step", "organisms", "events_before"):
             dataset = f[f"keyframes/{name}"]
             dataset.resize(keyed, axis=0)
             for i in range(keyed):
@@ -176,7 +180,8 @@ class Recorder:
     def keyframe(self, world: World) -> None:
         """A full-precision copy of the world, from which a run resumes bit-exactly."""
         organisms = json.dumps([asdict(o) for o in world.organisms])
-        self._put(("keyframe", world.step_count, world.state_view().copy(), world.owner.copy(), organisms))
+        self._put(("keyframe", world.step_count, world.state_view().copy(), world.owner.copy(), organisms,
+                   self.events_logged))
 
     def event(self, record: dict[str, Any]) -> None:
         """Log one applied event."""
@@ -184,6 +189,7 @@ class Recorder:
         if len(text) > EVENT_BYTES:
             raise RecordingError(f"{self.path}: event record longer than {EVENT_BYTES} bytes: {text[:80]!r}")
         self._put(("event", text))
+        self.events_logged += 1
 
     def close(self, complete: bool) -> None:
         """Finish writing; `complete` marks a run that ended normally. Safe to call twice."""
@@ -265,12 +271,25 @@ class Recorder:
         if self.frames // self.flush_every > first // self.flush_every:
             self.file.flush()
 
-    def _write_keyframe(self, step: int, state: np.ndarray, owner: np.ndarray, organisms: str) -> None:
+    def _write_keyframe(self, step: int, state: np.ndarray, owner: np.ndarray, organisms: str,
+                        events_before: int) -> None:
+        self._extend("keyframes/events_before", np.array([events_before], np.int64))
         self._extend("keyframes/state", state[None])
         self._extend("keyframes/owner", owner[None])
         self._extend("keyframes/organisms", np.array([organisms], dtype=object))
         self._extend("keyframes/step", np.array([step], np.int64))
         self.file.flush()
+
+
+@dataclass(frozen=True)
+class Keyframe:
+    """A full-precision snapshot: the world at `step` after that step's first `events_before` events."""
+
+    step: int
+    state: np.ndarray
+    owner: np.ndarray
+    organisms: list[Organism]
+    events_before: int
 
 
 class Recording:
@@ -351,12 +370,13 @@ class Recording:
         """Steps that have a keyframe."""
         return self.file["keyframes/step"][()]
 
-    def keyframe(self, index: int) -> tuple[int, np.ndarray, np.ndarray, list[Organism]]:
-        """Keyframe `index`: step, state ``(H, W, C)``, owner and the organism table."""
+    def keyframe(self, index: int) -> Keyframe:
+        """Keyframe `index`."""
         organisms = [Organism(**{**o, "identity": tuple(o["identity"]), "seed_cell": tuple(o["seed_cell"])})
                      for o in json.loads(self.file["keyframes/organisms"][index])]
-        return (int(self.file["keyframes/step"][index]), self.file["keyframes/state"][index],
-                self.file["keyframes/owner"][index], organisms)
+        return Keyframe(int(self.file["keyframes/step"][index]), self.file["keyframes/state"][index],
+                        self.file["keyframes/owner"][index], organisms,
+                        int(self.file["keyframes/events_before"][index]))
 
     def close(self) -> None:
         """Close the file."""
@@ -369,7 +389,8 @@ class Recording:
         self.close()
 
 
-REQUIRED = ("frames", "owner", "step", "events", "metrics", "keyframes/state", "keyframes/step", "models")
+REQUIRED = ("frames", "owner", "step", "events", "metrics", "keyframes/state", "keyframes/step",
+            "keyframes/events_before", "models")
 
 
 def open_recording(path: str | Path) -> Recording:

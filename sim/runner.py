@@ -17,7 +17,7 @@ from typing import Any
 from agents.errors import RecordingError
 from sim import events as event_ops
 from sim.metrics import measure
-from sim.recorder import Recorder, open_recording, recorded_channels
+from sim.recorder import Recorder, Recording, open_recording, recorded_channels
 from sim.scenario import Scenario, Spawn, load_scenario_text
 from sim.world import World
 
@@ -106,36 +106,40 @@ def run_scenario(scenario: Scenario, *, steps: int | None = None, out: Path | No
     return _drive(Run(scenario, world, recorder), steps, progress, on_step)
 
 
+def restore_at(original: Recording, at: int, scenario: Scenario | None = None) -> Run:
+    """A run (without recorder) whose world is exactly where `original`'s was at step `at`, after
+    that step's events: the last keyframe at or before `at`, then the logged events replayed."""
+    keyed = [i for i, s in enumerate(original.keyframe_steps) if s <= at]
+    if not keyed:
+        raise RecordingError(f"{original.path}: no keyframe at or before step {at}")
+    if at > int(original.steps[-1]):
+        raise RecordingError(f"{original.path}: step {at} is past the recording's end ({original.steps[-1]})")
+    if scenario is None:
+        scenario = load_scenario_text(original.scenario_text, original.path, original.models)
+    key = original.keyframe(keyed[-1])
+    world = build_world(scenario, original.seed)
+    world.restore(key.step, key.state, key.owner, key.organisms)
+    run = Run(scenario, world, None)
+    log = [r for r in original.events[key.events_before :] if r["step"] <= at]
+    while True:
+        run.replay(r for r in log if r["step"] == world.step_count)
+        if world.step_count == at:
+            return run
+        run.step()
+
+
 def fork(recording_path: Path, at: int, scenario: Scenario | None = None, *, steps: int | None = None,
          out: Path | None = None, progress: bool = True) -> Summary:
     """Continue a recording after step `at`, with its own scenario or a new one.
 
-    The world restarts from the last keyframe at or before `at` (taken after that step's events)
-    and replays the logged events up to `at`; the new recording starts with the original's
-    frames, metrics, events and keyframes up to `at`, so both agree there exactly.
+    The new recording starts with the original's frames, metrics, events and keyframes up to
+    `at`, so both agree there exactly; then the run goes on with `scenario`'s events.
     """
     with open_recording(recording_path) as original:
-        keyed = [int(s) for s in original.keyframe_steps if s <= at]
-        if not keyed:
-            raise RecordingError(f"{recording_path}: no keyframe at or before step {at}")
-        if at > int(original.steps[-1]):
-            raise RecordingError(f"{recording_path}: step {at} is past the recording's end ({original.steps[-1]})")
-        if scenario is None:
-            scenario = load_scenario_text(original.scenario_text, recording_path, original.models)
-        start, state, owner, organisms = original.keyframe(list(original.keyframe_steps).index(keyed[-1]))
-        world = build_world(scenario, original.seed)
-        world.restore(start, state, owner, organisms)
-        run = Run(scenario, world, None)
-        log = original.events
-        while True:
-            if world.step_count > start:
-                run.replay(r for r in log if r["step"] == world.step_count)
-            if world.step_count == at:
-                break
-            run.step()
-        run.recorder = _recorder(scenario, world, _output_path(scenario, out), prefix=(original, at))
+        run = restore_at(original, at, scenario)
+        run.recorder = _recorder(run.scenario, run.world, _output_path(run.scenario, out), prefix=(original, at))
     run.step()
-    return _drive(run, scenario.steps if steps is None else steps, progress, None)
+    return _drive(run, run.scenario.steps if steps is None else steps, progress, None)
 
 
 def _output_path(scenario: Scenario, out: Path | None) -> Path:
