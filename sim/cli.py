@@ -58,6 +58,23 @@ def _run(args: argparse.Namespace) -> None:
     print(f"recording: {summary.recording} ({summary.recording_bytes / 1e6:.1f} MB)")
 
 
+def _view(args: argparse.Namespace) -> None:
+    from sim.recorder import open_recording
+    from sim.runner import Run, build_world
+    from sim.scenario import load_scenario
+    from sim.viewer import LiveSource, ReplaySource, Viewer
+
+    if args.path.suffix == ".toml":
+        scenario = load_scenario(args.path, args.set)
+        source = LiveSource(Run(scenario, build_world(scenario), None), record_to=args.record_to)
+    else:
+        source = ReplaySource(open_recording(args.path))
+    with Viewer(source, zoom=args.zoom, fps=args.fps) as viewer:
+        if args.view:
+            viewer.state.view = args.view
+        viewer.run()
+
+
 def _validate(args: argparse.Namespace) -> None:
     from sim.scenario import load_scenario
 
@@ -107,6 +124,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--from", dest="source", type=Path, help="fork or resume this recording ...")
     run.add_argument("--at", type=int, help="... from this step")
     run.set_defaults(handler=_run)
+    view = commands.add_parser("view", help="watch a scenario live, or replay a recording")
+    view.add_argument("path", type=Path, help="scenario (.toml) or recording (.h5)")
+    view.add_argument("--view", choices=("rgb", "alpha", "identity", "owner", "hidden"))
+    view.add_argument("--zoom", type=int, help="pixels per cell (default: fit the screen)")
+    view.add_argument("--fps", type=int, default=60)
+    view.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE")
+    view.add_argument("--record-to", type=Path, help="where `r` records a live session")
+    view.set_defaults(handler=_view)
     validate = commands.add_parser("validate", help="check scenario files and print every problem")
     validate.add_argument("paths", nargs="+", type=Path)
     validate.set_defaults(handler=_validate)

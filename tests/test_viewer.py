@@ -1,0 +1,167 @@
+"""The viewer under SDL's dummy video driver, driven by real pygame events on the queue."""
+
+import os
+
+os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+
+import numpy as np  # noqa: E402
+import pygame  # noqa: E402
+import pytest  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from sim.cli import main  # noqa: E402
+from sim.recorder import open_recording  # noqa: E402
+from sim.render import organism_colour  # noqa: E402
+from sim.runner import Run, build_world, restore_at, run_scenario  # noqa: E402
+from sim.scenario import load_scenario  # noqa: E402
+from sim.viewer import LiveSource, ReplaySource, Viewer  # noqa: E402
+
+ZOOM = 4
+
+
+@pytest.fixture
+def live(scenario_dir):
+    scenario = load_scenario(scenario_dir / "base.toml")
+    source = LiveSource(Run(scenario, build_world(scenario), None), record_to=scenario_dir / "live.h5")
+    viewer = Viewer(source, zoom=ZOOM, screenshot_dir=scenario_dir)
+    viewer.state.paused = True
+    source.advance(8)  # organism "a" has grown a little; "b" spawns at step 5
+    yield viewer
+    viewer.close()
+
+
+def key(code, text=""):
+    pygame.event.post(pygame.event.Event(pygame.KEYDOWN, key=code, unicode=text, mod=0))
+
+
+def mouse(kind, cell, button=1):
+    position = (cell[1] * ZOOM + 1, cell[0] * ZOOM + 1)
+    if kind == "motion":
+        pygame.event.post(pygame.event.Event(pygame.MOUSEMOTION, pos=position, rel=(0, 0), buttons=(0, 0, 0)))
+    else:
+        event = pygame.MOUSEBUTTONDOWN if kind == "down" else pygame.MOUSEBUTTONUP
+        pygame.event.post(pygame.event.Event(event, pos=position, button=button))
+
+
+def test_pause_and_single_step(live):
+    start = live.source.step
+    live.run(max_frames=3)
+    assert live.source.step == start  # paused
+    key(pygame.K_PERIOD, ".")
+    live.run(max_frames=1)
+    assert live.source.step == start + 1
+    key(pygame.K_SPACE, " ")
+    live.state.speed = 3  # one step a frame
+    live.run(max_frames=4)
+    assert live.source.step == start + 1 + 4 and not live.state.paused
+
+
+def test_brush_damage_kills_the_cells_inside_the_brush(live):
+    world = live.source.world
+    assert world.owner[16, 16] > 0
+    live.state.brush = 3
+    mouse("down", (16, 16))
+    mouse("up", (16, 16))
+    live.run(max_frames=1)
+    yy, xx = np.mgrid[: world.height, : world.width]
+    disc = (yy - 16) ** 2 + (xx - 16) ** 2 <= 9
+    assert not world.owner[disc].any() and not world.state[disc].any()
+
+
+def test_spawn_and_right_drag_move(live):
+    world = live.source.world
+    mouse("motion", (40, 10))
+    key(pygame.K_s, "s")
+    live.run(max_frames=1)
+    spawned = world.organisms[-1]
+    assert spawned.name == "g-1" and world.owner[40, 10] == spawned.index
+    before = world.mask("a").copy()
+    mouse("down", (16, 16), button=3)
+    mouse("motion", (18, 21))
+    mouse("up", (18, 21), button=3)
+    live.run(max_frames=1)
+    np.testing.assert_array_equal(world.mask("a"), np.roll(np.roll(before, 2, 0), 5, 1))
+
+
+def test_view_switching_and_a_screenshot_in_organism_colours(live, scenario_dir):
+    views = []
+    for _ in range(5):
+        views.append(live.state.view)
+        key(pygame.K_v, "v")
+        live.run(max_frames=1)
+    assert views == ["rgb", "alpha", "owner", "hidden", "rgb"]
+    key(pygame.K_v, "v")  # alpha -> owner
+    live.run(max_frames=1)
+    assert live.state.view == "owner"
+    key(pygame.K_F12)
+    live.run(max_frames=1)
+    shots = list(scenario_dir.glob("nca-world-step*.png"))
+    assert len(shots) == 1
+    image = np.asarray(Image.open(shots[0]).convert("RGB"))
+    owner = live.source.world.owner
+    assert image.shape[:2] == owner.shape
+    assert (image[owner == 1] == organism_colour(1)).all()
+    assert (image[owner == 0] == (255, 255, 255)).all()
+
+
+def test_a_recorded_live_session_replays_to_the_same_state(live, scenario_dir):
+    key(pygame.K_r, "r")
+    live.run(max_frames=1)
+    live.state.brush = 2
+    mouse("down", (16, 18))
+    mouse("up", (16, 18))
+    mouse("motion", (5, 50))
+    key(pygame.K_s, "s")
+    live.state.paused = False
+    live.state.speed = 4  # two steps a frame
+    live.run(max_frames=6)
+    mouse("down", (32, 48), button=3)
+    mouse("motion", (30, 44))
+    mouse("up", (30, 44), button=3)
+    live.run(max_frames=3)
+    key(pygame.K_SPACE, " ")  # pause, so the world stays where the recording stops
+    key(pygame.K_r, "r")
+    live.run(max_frames=1)
+    world = live.source.world
+    with open_recording(scenario_dir / "live.h5") as recording:
+        assert recording.complete
+        sources = [r["source"] for r in recording.events]
+        assert sources.count("viewer") >= 3
+        assert int(recording.steps[-1]) == world.step_count
+        replayed = restore_at(recording, world.step_count).world
+    np.testing.assert_array_equal(replayed.state, world.state)
+    np.testing.assert_array_equal(replayed.owner, world.owner)
+
+
+def test_replay_seeks_steps_back_and_shows_event_marks(scenario_dir):
+    summary = run_scenario(load_scenario(scenario_dir / "base.toml"), out=scenario_dir / "r.h5", progress=False)
+    with Viewer(ReplaySource(open_recording(summary.recording)), zoom=ZOOM) as viewer:
+        viewer.state.paused = True
+        width = viewer.surface.get_width()
+        timeline_y = 48 * ZOOM + 40 + 5
+        pygame.event.post(pygame.event.Event(pygame.MOUSEBUTTONDOWN, pos=(width // 2, timeline_y), button=1))
+        viewer.run(max_frames=1)
+        assert viewer.source.step == 20
+        key(pygame.K_COMMA, ",")
+        viewer.run(max_frames=1)
+        assert viewer.source.step == 19
+        assert 12 in viewer.source.event_steps
+        image = Viewer.draw(viewer)
+        assert image is None  # drawn to the (dummy) window
+
+
+def test_rgb_array_mode_returns_the_picture(live):
+    live.render_mode = "rgb_array"
+    live.screen = None
+    image = live.draw()
+    assert image.shape == (48 * ZOOM + 40, 64 * ZOOM, 3)
+    assert (image[16 * ZOOM, 16 * ZOOM] != 255).any()  # the organism is not background
+
+
+def test_missing_and_corrupt_files_give_a_clear_message(tmp_path, capsys):
+    assert main(["view", str(tmp_path / "nope.h5")]) == 2
+    assert "no such recording" in capsys.readouterr().err
+    (tmp_path / "bad.h5").write_text("garbage")
+    assert main(["view", str(tmp_path / "bad.h5")]) == 2
+    assert "not a readable HDF5 recording" in capsys.readouterr().err
