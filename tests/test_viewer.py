@@ -5,17 +5,17 @@ import os
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 
-import numpy as np  # noqa: E402
-import pygame  # noqa: E402
-import pytest  # noqa: E402
-from PIL import Image  # noqa: E402
+import numpy as np
+import pygame
+import pytest
+from PIL import Image
 
-from sim.cli import main  # noqa: E402
-from sim.recorder import open_recording  # noqa: E402
-from sim.render import organism_colour  # noqa: E402
-from sim.runner import Run, build_world, restore_at, run_scenario  # noqa: E402
-from sim.scenario import load_scenario  # noqa: E402
-from sim.viewer import LiveSource, ReplaySource, Viewer  # noqa: E402
+from sim.cli import main
+from sim.recorder import open_recording
+from sim.render import organism_colour
+from sim.runner import Run, build_world, restore_at, run_scenario
+from sim.scenario import load_scenario
+from sim.viewer import LiveSource, ReplaySource, Viewer
 
 ZOOM = 4
 
