@@ -75,6 +75,25 @@ def _view(args: argparse.Namespace) -> None:
         viewer.run()
 
 
+def _analyze(args: argparse.Namespace) -> None:
+    from sim import figures
+    from sim.analysis import analyze
+    from sim.recorder import open_recording
+
+    out = args.out or args.recording.with_suffix("")
+    with open_recording(args.recording) as recording:
+        analysis = analyze(recording, rotations=args.rotations)
+        written = figures.write_tables(analysis, out)
+        written.append(figures.plot_timeseries(analysis, out / "shape_error_and_mass.png"))
+        written.append(figures.plot_tracks(analysis, recording, out / "centroid_tracks.png"))
+        montage = figures.montage(analysis, recording, out / "damage_montage.png")
+        written += [montage] if montage else []
+        if args.video:
+            written.append(figures.export_video(recording, out / args.video, view=args.view))
+    print(analysis.summary())
+    print(f"wrote {len(written)} files to {out}/")
+
+
 def _validate(args: argparse.Namespace) -> None:
     from sim.scenario import load_scenario
 
@@ -132,6 +151,13 @@ def build_parser() -> argparse.ArgumentParser:
     view.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE")
     view.add_argument("--record-to", type=Path, help="where `r` records a live session")
     view.set_defaults(handler=_view)
+    analyze = commands.add_parser("analyze", help="per-organism tables, figures and a summary of a recording")
+    analyze.add_argument("recording", type=Path)
+    analyze.add_argument("--out", type=Path, help="output folder (default: next to the recording)")
+    analyze.add_argument("--rotations", action="store_true", help="also align the 4 right-angle rotations")
+    analyze.add_argument("--video", help="also export the recording, e.g. run.gif or run.mp4")
+    analyze.add_argument("--view", default="rgb", choices=("rgb", "alpha", "identity", "owner", "hidden"))
+    analyze.set_defaults(handler=_analyze)
     validate = commands.add_parser("validate", help="check scenario files and print every problem")
     validate.add_argument("paths", nargs="+", type=Path)
     validate.set_defaults(handler=_validate)

@@ -1,0 +1,64 @@
+"""Shape error after best alignment: template matching of an organism against its target.
+
+For an organism image ``O`` (its own cells' RGBA, zero elsewhere) and a target ``T`` of
+``h x w`` pixels, the aligned error is::
+
+    min over shifts s (and optionally the 4 right-angle rotations of T) of
+        ( sum over the h x w window at s of |O - T|^2  +  sum of |O|^2 outside that window )
+        / (4 h w)
+
+i.e. the mean squared RGBA error over the target's frame, with any part of the organism left
+outside the frame counted as error. The window sums come from FFT cross-correlation
+(``|O - T|^2 = O^2 - 2 O T + T^2``), so every shift costs the same.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.signal import fftconvolve
+
+ALIVE = 0.1
+
+
+@dataclass(frozen=True)
+class Aligned:
+    """The best alignment: error, IoU of the silhouettes, and the target's top-left corner."""
+
+    error: float
+    iou: float
+    top: int
+    left: int
+    rotation: int
+
+
+def window_sums(image: np.ndarray, h: int, w: int) -> np.ndarray:
+    """Sum of `image` ``(H, W)`` over every ``h x w`` window (valid positions), via cumulative sums."""
+    c = np.pad(image, ((1, 0), (1, 0))).cumsum(0).cumsum(1)
+    return c[h:, w:] - c[:-h, w:] - c[h:, :-w] + c[:-h, :-w]
+
+
+def align(organism: np.ndarray, target: np.ndarray, rotations: bool = False) -> Aligned:
+    """Best alignment of `organism` ``(H, W, 4)`` with `target` ``(h, w, 4)`` (see the module docstring).
+
+    The organism image is padded by the target's size so the target may hang over its edges.
+    """
+    total_o2 = float((organism**2).sum())
+    alive_o = organism[..., 3] > ALIVE
+    candidates = []
+    for turn in range(4) if rotations else range(1):
+        t = np.rot90(target, turn)
+        h, w = t.shape[:2]
+        padded = np.pad(organism, ((h, h), (w, w), (0, 0)))
+        o2 = window_sums((padded**2).sum(axis=2), h, w)
+        cross = sum(fftconvolve(padded[..., c], t[::-1, ::-1, c], mode="valid") for c in range(4))
+        ssd = o2 - 2 * cross + float((t**2).sum()) + (total_o2 - o2)
+        top, left = np.unravel_index(int(np.argmin(ssd)), ssd.shape)
+        window = np.pad(alive_o, ((h, h), (w, w)))[top : top + h, left : left + w]
+        silhouette = t[..., 3] > ALIVE
+        inter = int((window & silhouette).sum())
+        union = int(alive_o.sum()) + int(silhouette.sum()) - inter
+        error = max(0.0, float(ssd[top, left])) / (4 * h * w)
+        candidates.append(Aligned(error, inter / union if union else 0.0, int(top) - h, int(left) - w, turn))
+    return min(candidates, key=lambda a: a.error)
