@@ -94,6 +94,31 @@ def _analyze(args: argparse.Namespace) -> None:
     print(f"wrote {len(written)} files to {out}/")
 
 
+def _sweep(args: argparse.Namespace) -> None:
+    from sim.sweep import Sweep, collect, run_sweep
+
+    sweep = Sweep(args.sweep)
+    out = args.out or Path("sweeps") / args.sweep.stem
+    try:
+        table = run_sweep(sweep, out, scheduler=args.scheduler, workers=args.workers)
+    except KeyboardInterrupt:
+        collect(sweep, out)
+        print(f"nca-world: interrupted; finished runs are in {out}/results.csv (rerun to continue)",
+              file=sys.stderr)
+        raise SystemExit(130) from None
+    failed = int((table.get("error", "").fillna("") != "").sum()) if len(table) else 0
+    print(f"{len(table)} runs ({failed} failed): {out / 'results.csv'}")
+
+
+def _report(args: argparse.Namespace) -> None:
+    from sim.report import write_report
+
+    if not (args.folder / "results.csv").is_file():
+        raise NcaWorldError(f"{args.folder}: no results.csv (run `nca-world sweep` first)")
+    path = write_report(args.folder, group=args.compare, by=args.by, measure=args.measure, title=args.title)
+    print(path.read_text())
+
+
 def _validate(args: argparse.Namespace) -> None:
     from sim.scenario import load_scenario
 
@@ -158,6 +183,19 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--video", help="also export the recording, e.g. run.gif or run.mp4")
     analyze.add_argument("--view", default="rgb", choices=("rgb", "alpha", "identity", "owner", "hidden"))
     analyze.set_defaults(handler=_analyze)
+    sweep = commands.add_parser("sweep", help="run a sweep file on Dask (a LocalCluster by default)")
+    sweep.add_argument("sweep", type=Path)
+    sweep.add_argument("--scheduler", help="address of an existing Dask scheduler, e.g. tcp://host:8786")
+    sweep.add_argument("--workers", type=int, help="local workers (default: one per core)")
+    sweep.add_argument("--out", type=Path, help="output folder (default: sweeps/<name>)")
+    sweep.set_defaults(handler=_sweep)
+    report = commands.add_parser("report", help="statistics, plots and a markdown report of a sweep folder")
+    report.add_argument("folder", type=Path)
+    report.add_argument("--compare", default="variant", help="the grid axis whose groups are compared")
+    report.add_argument("--by", default="distance", help="the grid axis to break results down by")
+    report.add_argument("--measure", default="ideal_mse", help="the results column compared")
+    report.add_argument("--title", default="Sweep report")
+    report.set_defaults(handler=_report)
     validate = commands.add_parser("validate", help="check scenario files and print every problem")
     validate.add_argument("paths", nargs="+", type=Path)
     validate.set_defaults(handler=_validate)

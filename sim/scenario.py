@@ -252,14 +252,21 @@ class Scenario:
         return self.file.run.steps
 
 
-def load_scenario(path: Path, overrides: list[str] | None = None) -> Scenario:
+def load_scenario(path: Path, overrides: list[str] | None = None,
+                  fields: dict[str, object] | None = None) -> Scenario:
     """Read, validate and resolve a scenario file; every problem raises `ScenarioError`.
 
-    `overrides` are ``dotted.field=value`` strings (the value in TOML syntax) applied first.
+    `overrides` are ``dotted.field=value`` strings (the value in TOML syntax) and `fields` a
+    mapping of dotted paths to values; both are applied before validation. The stored text is
+    then the scenario as run, overrides included.
     """
     data, text = read_toml(path, ScenarioError)
     for override in overrides or []:
         apply_override(data, override, path)
+    for dotted, value in (fields or {}).items():
+        set_field(data, dotted, value, path)
+    if overrides or fields:
+        text = dump_toml(data)
     file = validate(ScenarioFile, data, path, text, ScenarioError)
     rules: dict[str, Rule] = {}
     for index, species in enumerate(file.species):
@@ -269,6 +276,37 @@ def load_scenario(path: Path, overrides: list[str] | None = None) -> Scenario:
         except ModelFileError as error:
             raise ScenarioError(f"{path}: species.{index}.model: {error}") from error
     return _resolved(file, text, path, rules)
+
+
+def dump_toml(data: dict) -> str:
+    """A parsed scenario written back as TOML (tables, arrays of tables, scalars and arrays)."""
+    lines: list[str] = []
+
+    def value(v: object) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, int | float):
+            return repr(v)
+        if isinstance(v, str):
+            return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        if isinstance(v, list | tuple):
+            return "[" + ", ".join(value(x) for x in v) + "]"
+        raise TypeError(f"cannot write {v!r} as TOML")
+
+    def table(header: str, body: dict) -> None:
+        lines.append(header)
+        lines.extend(f"{key} = {value(v)}" for key, v in body.items())
+        lines.append("")
+
+    for key, v in data.items():
+        if isinstance(v, dict):
+            table(f"[{key}]", v)
+        elif isinstance(v, list) and v and all(isinstance(x, dict) for x in v):
+            for item in v:
+                table(f"[[{key}]]", item)
+        else:
+            lines.insert(0, f"{key} = {value(v)}")
+    return "\n".join(lines)
 
 
 def load_scenario_text(text: str, origin: Path, rules: dict[str, Rule]) -> Scenario:
@@ -315,7 +353,7 @@ def _check_identity(path: Path, field: str, identity: list[float] | float | None
 
 
 def apply_override(data: dict, override: str, path: Path) -> None:
-    """Set ``a.b.0.c=value`` in the parsed TOML `data` (lists are indexed by number)."""
+    """Set ``a.b.0.c=value`` (the value in TOML syntax, or a bare word) in the parsed TOML `data`."""
     if "=" not in override:
         raise ScenarioError(f"{path}: --set {override!r}: expected field.path=value")
     dotted, raw = override.split("=", 1)
@@ -323,7 +361,12 @@ def apply_override(data: dict, override: str, path: Path) -> None:
         value = tomllib.loads(f"v = {raw}")["v"]
     except tomllib.TOMLDecodeError:
         value = raw  # a bare word is a string
-    keys = dotted.strip().split(".")
+    set_field(data, dotted.strip(), value, path)
+
+
+def set_field(data: dict, dotted: str, value: object, path: Path) -> None:
+    """Set the field at the dotted path (lists indexed by number) in the parsed TOML `data`."""
+    keys = dotted.split(".")
     node: object = data
     try:
         for key in keys[:-1]:
@@ -335,4 +378,4 @@ def apply_override(data: dict, override: str, path: Path) -> None:
         else:
             raise TypeError(dotted)
     except (ValueError, IndexError, TypeError, AttributeError) as error:
-        raise ScenarioError(f"{path}: --set {override!r}: {dotted} does not name a field") from error
+        raise ScenarioError(f"{path}: {dotted}: does not name a field of the scenario") from error
