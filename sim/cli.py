@@ -106,7 +106,7 @@ def _sweep(args: argparse.Namespace) -> None:
         print(f"nca-world: interrupted; finished runs are in {out}/results.csv (rerun to continue)",
               file=sys.stderr)
         raise SystemExit(130) from None
-    failed = int((table.get("error", "").fillna("") != "").sum()) if len(table) else 0
+    failed = int((table["error"].astype("string").fillna("") != "").sum()) if "error" in table else 0
     print(f"{len(table)} runs ({failed} failed): {out / 'results.csv'}")
 
 

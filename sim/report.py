@@ -19,7 +19,8 @@ def write_report(folder: Path, *, group: str, by: str, measure: str, movement: s
     import matplotlib.pyplot as plt
 
     table = pd.read_csv(folder / "results.csv")
-    failed = table[table.get("error", pd.Series("", index=table.index)).fillna("") != ""]
+    errors = table["error"].astype("string").fillna("") if "error" in table else pd.Series("", index=table.index)
+    failed = table[errors != ""]
     table = table.drop(failed.index)
     ranges = error_ranges(table, group, by, measure)
     overall = compare_groups(table, group, measure)

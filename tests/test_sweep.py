@@ -73,7 +73,7 @@ def test_a_rerun_skips_finished_runs_and_a_failing_run_is_reported(sweep_file, t
 def test_sweep_files_are_validated(scenario_dir):
     bad = scenario_dir / "bad.toml"
     bad.write_text('scenario = "base.toml"\nseeds = [1]\n[grid]\n"world.seed" = []\n')
-    with pytest.raises(ScenarioError, match="grid.world.seed: expected at least one value"):
+    with pytest.raises(ScenarioError, match=r"grid\.world\.seed: expected at least one value"):
         Sweep(bad)
     bad.write_text('scenario = "base.toml"\nseeds = [1]\n[derived]\n"world.seed" = "missing + 1"\n')
     with pytest.raises(ScenarioError, match="'missing' is not a grid parameter"):
