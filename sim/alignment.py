@@ -9,7 +9,8 @@ For an organism image ``O`` (its own cells' RGBA, zero elsewhere) and a target `
 
 i.e. the mean squared RGBA error over the target's frame, with any part of the organism left
 outside the frame counted as error. The window sums come from FFT cross-correlation
-(``|O - T|^2 = O^2 - 2 O T + T^2``), so every shift costs the same.
+(``|O - T|^2 = O^2 - 2 O T + T^2``), so every shift costs the same; a `Template` keeps the
+target's spectra, so aligning many frames costs one forward and one inverse FFT each.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.signal import fftconvolve
+from scipy.fft import irfft2, next_fast_len, rfft2
 
 ALIVE = 0.1
 
@@ -39,26 +40,47 @@ def window_sums(image: np.ndarray, h: int, w: int) -> np.ndarray:
     return c[h:, w:] - c[:-h, w:] - c[h:, :-w] + c[:-h, :-w]
 
 
-def align(organism: np.ndarray, target: np.ndarray, rotations: bool = False) -> Aligned:
-    """Best alignment of `organism` ``(H, W, 4)`` with `target` ``(h, w, 4)`` (see the module docstring).
+class Template:
+    """A target prepared for repeated alignment: its spectra are cached per FFT size and turn."""
 
-    The organism image is padded by the target's size so the target may hang over its edges.
-    """
-    total_o2 = float((organism**2).sum())
-    alive_o = organism[..., 3] > ALIVE
-    candidates = []
-    for turn in range(4) if rotations else range(1):
-        t = np.rot90(target, turn)
-        h, w = t.shape[:2]
-        padded = np.pad(organism, ((h, h), (w, w), (0, 0)))
-        o2 = window_sums((padded**2).sum(axis=2), h, w)
-        cross = sum(fftconvolve(padded[..., c], t[::-1, ::-1, c], mode="valid") for c in range(4))
-        ssd = o2 - 2 * cross + float((t**2).sum()) + (total_o2 - o2)
-        top, left = np.unravel_index(int(np.argmin(ssd)), ssd.shape)
-        window = np.pad(alive_o, ((h, h), (w, w)))[top : top + h, left : left + w]
-        silhouette = t[..., 3] > ALIVE
-        inter = int((window & silhouette).sum())
-        union = int(alive_o.sum()) + int(silhouette.sum()) - inter
-        error = max(0.0, float(ssd[top, left])) / (4 * h * w)
-        candidates.append(Aligned(error, inter / union if union else 0.0, int(top) - h, int(left) - w, turn))
-    return min(candidates, key=lambda a: a.error)
+    def __init__(self, target: np.ndarray, rotations: bool = False) -> None:
+        self.turns = [np.ascontiguousarray(np.rot90(target, turn)) for turn in (range(4) if rotations else range(1))]
+        self._spectra: dict[tuple[int, tuple[int, int]], np.ndarray] = {}
+
+    def _spectrum(self, turn: int, shape: tuple[int, int]) -> np.ndarray:
+        key = (turn, shape)
+        if key not in self._spectra:
+            self._spectra[key] = np.conj(rfft2(self.turns[turn], s=shape, axes=(0, 1)))
+        return self._spectra[key]
+
+    def align(self, organism: np.ndarray) -> Aligned:
+        """Best alignment of `organism` ``(H, W, 4)`` with the target (see the module docstring).
+
+        The organism image is padded by the target's size so the target may hang over its edges;
+        the 4 channels' correlations are summed in the frequency domain (one inverse FFT).
+        """
+        total_o2 = float((organism**2).sum())
+        alive_o = organism[..., 3] > ALIVE
+        candidates = []
+        for turn, t in enumerate(self.turns):
+            h, w = t.shape[:2]
+            padded = np.pad(organism, ((h, h), (w, w), (0, 0)))
+            shape = (next_fast_len(padded.shape[0], real=True), next_fast_len(padded.shape[1], real=True))
+            spectrum = rfft2(padded, s=shape, axes=(0, 1))
+            cross = irfft2((spectrum * self._spectrum(turn, shape)).sum(axis=2), s=shape)
+            cross = cross[: padded.shape[0] - h + 1, : padded.shape[1] - w + 1]
+            o2 = window_sums((padded**2).sum(axis=2), h, w)
+            ssd = o2 - 2 * cross + float((t**2).sum()) + (total_o2 - o2)
+            top, left = np.unravel_index(int(np.argmin(ssd)), ssd.shape)
+            window = np.pad(alive_o, ((h, h), (w, w)))[top : top + h, left : left + w]
+            silhouette = t[..., 3] > ALIVE
+            inter = int((window & silhouette).sum())
+            union = int(alive_o.sum()) + int(silhouette.sum()) - inter
+            error = max(0.0, float(ssd[top, left])) / (4 * h * w)
+            candidates.append(Aligned(error, inter / union if union else 0.0, int(top) - h, int(left) - w, turn))
+        return min(candidates, key=lambda a: a.error)
+
+
+def align(organism: np.ndarray, target: np.ndarray, rotations: bool = False) -> Aligned:
+    """One-off alignment of `organism` with `target` (use a `Template` to align many)."""
+    return Template(target, rotations).align(organism)

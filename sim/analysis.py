@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 
-from sim.alignment import ALIVE, align
+from sim.alignment import ALIVE, Template
 from sim.recorder import Recording, open_recording
 
 DAMAGE_KINDS = ("cut_circle", "cut_rect", "cut_line", "kill_fraction", "noise")
@@ -85,7 +85,7 @@ def contact_lengths(owner: np.ndarray) -> dict[tuple[int, int], int]:
 class _Context:
     """What the per-frame measures need from the recording."""
 
-    def __init__(self, recording: Recording) -> None:
+    def __init__(self, recording: Recording, rotations: bool) -> None:
         self.recording = recording
         self.models = recording.models
         self.events = recording.events
@@ -105,22 +105,27 @@ class _Context:
                                  if c in self.channels]
         self.targets = {name: (rule.target if rule.target is None or rule.target.ndim == 3 else rule.target[0])
                         for name, rule in self.models.items()}
+        self.templates = {name: Template(t, rotations) for name, t in self.targets.items() if t is not None}
         self.target_area = {name: int((t[..., 3] > ALIVE).sum()) if t is not None else 0
                             for name, t in self.targets.items()}
         self.shape = (recording.height, recording.width)
+        self._ideal: dict[tuple[int, ...], np.ndarray] = {}
 
     def ideal(self, step: int) -> np.ndarray:
         """The paper's ideal image: every organism spawned by `step` contributes its target."""
-        image = np.zeros((*self.shape, 4), np.float32)
-        for record in self.events:
-            if record["event"]["kind"] == "spawn" and record["step"] <= step:
-                target = self.targets.get(record["event"]["species"])
+        spawned = tuple(i for i, r in enumerate(self.events) if r["event"]["kind"] == "spawn" and r["step"] <= step)
+        if spawned not in self._ideal:
+            image = np.zeros((*self.shape, 4), np.float32)
+            for i in spawned:
+                event = self.events[i]["event"]
+                target = self.targets.get(event["species"])
                 if target is not None:
-                    image += placed_target(target, tuple(record["event"]["position"]), self.shape)
-        return np.clip(image, 0.0, 1.0)
+                    image += placed_target(target, tuple(event["position"]), self.shape)
+            self._ideal = {spawned: np.clip(image, 0.0, 1.0)}
+        return self._ideal[spawned]
 
 
-def _measure_frame(ctx: _Context, step: int, frame: np.ndarray, owner: np.ndarray, rotations: bool,
+def _measure_frame(ctx: _Context, step: int, frame: np.ndarray, owner: np.ndarray,
                    rows: list, contacts: list, paper: list, previous_box: list) -> None:
     rgba = frame[..., :4]
     living = rgba[..., 3] > ALIVE
@@ -144,10 +149,10 @@ def _measure_frame(ctx: _Context, step: int, frame: np.ndarray, owner: np.ndarra
         cells = np.nonzero(mine)
         top, left, bottom, right = cells[0].min(), cells[1].min(), cells[0].max(), cells[1].max()
         crop = np.where(mine[top : bottom + 1, left : right + 1, None], rgba[top : bottom + 1, left : right + 1], 0)
-        target = ctx.targets.get(ctx.species.get(k, ""))
+        template = ctx.templates.get(ctx.species.get(k, ""))
         error, iou = np.nan, np.nan
-        if target is not None:
-            aligned = align(crop, target, rotations)
+        if template is not None:
+            aligned = template.align(crop)
             error, iou = aligned.error, aligned.iou
         alive_mask = mine & living
         labels, count = ndimage.label(alive_mask, structure=EIGHT_NEIGHBOURS)
@@ -170,7 +175,7 @@ def analyze(recording: Recording | str | Path, rotations: bool = False) -> Analy
     if not isinstance(recording, Recording):
         with open_recording(recording) as opened:
             return analyze(opened, rotations)
-    ctx = _Context(recording)
+    ctx = _Context(recording, rotations)
     rows: list = []
     contacts: list = []
     paper: list = []
@@ -183,7 +188,7 @@ def analyze(recording: Recording | str | Path, rotations: bool = False) -> Analy
         scale = 255.0 if recording.dtype == "uint8" else 1.0
         for i in range(stop - start):
             _measure_frame(ctx, int(steps[start + i]), frames[i].astype(np.float32) / scale,
-                           owners[i].astype(np.int64), rotations, rows, contacts, paper, previous_box)
+                           owners[i].astype(np.int64), rows, contacts, paper, previous_box)
     organisms = pd.DataFrame(rows, columns=["step", "organism", "name", "alive", "mass", "centroid_y",
                                             "centroid_x", "top", "left", "bottom", "right", "shape_error",
                                             "iou", "identity_purity", "debris_cells"])

@@ -55,10 +55,15 @@ def matmul_gflops(size: int = 1024) -> float:
 
 
 def bench_rule(seed: int) -> Rule:
-    """A 16-channel, 128-hidden rule whose small last layer keeps a state nearly unchanged."""
+    """A 16-channel, 128-hidden rule whose small last layer keeps a state nearly unchanged; its
+    target is a disc the size of a benchmark organism (so the analysis has something to align)."""
     spec = RuleSpec(channels=16, hidden=128)
     rule = Rule.random(spec, seed=seed, zero_last_layer=False)
-    return Rule(spec, rule.w1, rule.b1, rule.w2 * np.float32(1e-3), rule.b2 * np.float32(0.0))
+    radius = np.sqrt(AREA_FRACTION * SIZE * SIZE / 4 / np.pi)
+    yy, xx = np.mgrid[-24:25, -24:25]
+    target = np.zeros((49, 49, 4), np.float32)
+    target[yy**2 + xx**2 <= radius**2] = (0.5, 0.5, 0.5, 1.0)
+    return Rule(spec, rule.w1, rule.b1, rule.w2 * np.float32(1e-3), rule.b2 * np.float32(0.0), target=target)
 
 
 def _discs(world: World, centres: list[tuple[int, int]], radius: float, species: list[str]) -> None:
@@ -237,6 +242,64 @@ def recording_costs(layout: str, rules: dict[str, Rule], steps: int = 200) -> di
             "frames_per_s": steps / writer}
 
 
+def scenario_of(rules: dict[str, Rule], folder: Path):
+    """A scenario object for a benchmark world (its models written to `folder`)."""
+    from agents.modelfile import save_rule
+    from sim.scenario import Scenario, ScenarioFile
+
+    species = [{"name": name, "model": str(save_rule(rule, folder / f"{name}.h5"))} for name, rule in rules.items()]
+    file = ScenarioFile.model_validate({"world": {"height": SIZE, "width": SIZE, "seed": 7}, "species": species,
+                                        "run": {"steps": 0}})
+    return Scenario(file, "", folder / "bench.toml", rules)
+
+
+def viewer_rates(rules: dict[str, Rule], frames: int = 90) -> tuple[float, float]:
+    """Frames/s and steps/s of the live viewer (dummy video driver) stepping as fast as it can."""
+    import os
+    import tempfile
+
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+    from sim.runner import Run
+    from sim.viewer import SPEEDS, LiveSource, Viewer
+
+    with tempfile.TemporaryDirectory() as folder:
+        world = make_world("4 organisms, 2 species", rules)
+        source = LiveSource(Run(scenario_of(rules, Path(folder)), world, None))
+        with Viewer(source, zoom=2, fps=1000) as viewer:
+            viewer.state.speed = len(SPEEDS) - 1  # as fast as possible
+            viewer.run(max_frames=5)
+            start, steps = time.perf_counter(), world.step_count
+            viewer.run(max_frames=frames)
+            seconds = time.perf_counter() - start
+            return frames / seconds, (world.step_count - steps) / seconds
+
+
+def analysis_seconds(rules: dict[str, Rule], frames: int = 1000) -> float:
+    """Time to analyse a recording of `frames` frames of the 4-organism world (no video)."""
+    import tempfile
+
+    from sim.analysis import analyze
+    from sim.events import record_of
+    from sim.metrics import measure
+    from sim.recorder import Recorder
+    from sim.scenario import Spawn
+
+    with tempfile.TemporaryDirectory() as folder:
+        world = make_world("4 organisms, 2 species", rules)
+        path = Path(folder) / "analysis.h5"
+        with Recorder(path, world, scenario_text="", channels=[0, 1, 2, 3], keyframe_every=frames) as recorder:
+            for organism in world.organisms:
+                spawn = Spawn(kind="spawn", step=0, name=organism.name, species=organism.species,
+                              position=organism.seed_cell)
+                recorder.event(record_of(spawn, 0, {"index": organism.index}, "scenario"))
+            for _ in range(frames):
+                recorder.observe(world, measure(world))
+                world.step()
+        start = time.perf_counter()
+        analyze(path)
+        return time.perf_counter() - start
+
+
 def first_step_seconds() -> float:
     """Wall time from a fresh interpreter's start to its first finished step (warm cache)."""
     code = ("from sim.bench import bench_rule; from sim.world import World; "
@@ -276,6 +339,8 @@ def run(json_path: Path | None = None, repeats: int = 5, inner: int = 20) -> dic
     figures["first_step_s"] = first_step_seconds()
     for layout in ("all alive", "one organism"):
         figures[f"recording, {layout}"] = recording_costs(layout, {"a": rule_a})
+    figures["viewer_fps"], figures["viewer_steps_per_s"] = viewer_rates({"a": rule_a, "b": rule_b})
+    figures["analysis_1000_frames_s"] = analysis_seconds({"a": rule_a, "b": rule_b})
     trainer_rate, plain_rate = training_rates()
     figures["training"] = {"trainer_it_per_s": trainer_rate, "straightforward_it_per_s": plain_rate,
                            "speedup": trainer_rate / plain_rate}
@@ -292,6 +357,10 @@ def run(json_path: Path | None = None, repeats: int = 5, inner: int = 20) -> dic
         print(f"recording every frame, {layout:13}: {100 * costs['slowdown']:+6.1f}% run time, "  # type: ignore[index]
               f"{costs['mb_per_1000_frames']:6.1f} MB per 1000 frames, "  # type: ignore[index]
               f"writer alone {costs['frames_per_s']:6.0f} frames/s")  # type: ignore[index]
+    print(f"viewer, 4 organisms, dummy video: {figures['viewer_fps']:.0f} frames/s while stepping "
+          f"{figures['viewer_steps_per_s']:.0f} steps/s")
+    seconds = figures["analysis_1000_frames_s"]
+    print(f"analysis of a 1000-frame {SIZE}x{SIZE} recording with 4 organisms: {seconds:.1f} s")
     print(f"training (60x60, C=17, batch 8, 32 steps): trainer {trainer_rate:.2f} it/s, "
           f"straightforward conv2d {plain_rate:.2f} it/s: {trainer_rate / plain_rate:.2f}x")
     if json_path is not None:

@@ -30,7 +30,7 @@ STATUS_HEIGHT = 40
 TIMELINE_HEIGHT = 14
 # steps per displayed frame: one step every 8 frames ... as fast as the frame budget allows
 SPEEDS = (1 / 8, 1 / 4, 1 / 2, 1, 2, 4, 8, 16, 64, float("inf"))
-FRAME_BUDGET_S = 0.025  # at full speed, stepping stops after this much time so drawing keeps up
+FRAME_BUDGET_S = 0.015  # at full speed, stepping stops after this much time so drawing keeps up (30+ fps)
 IDENTITY_CHOICES = (1.0, 0.5, 0.0)
 HELP = [
     "space pause   . step   , back (replay)   + - speed   v view   [ ] hidden channel",
