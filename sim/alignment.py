@@ -64,7 +64,8 @@ class Template:
         candidates = []
         for turn, t in enumerate(self.turns):
             h, w = t.shape[:2]
-            padded = np.pad(organism, ((h, h), (w, w), (0, 0)))
+            padded = np.zeros((organism.shape[0] + 2 * h, organism.shape[1] + 2 * w, 4), np.float32)
+            padded[h:-h, w:-w] = organism
             shape = (next_fast_len(padded.shape[0], real=True), next_fast_len(padded.shape[1], real=True))
             spectrum = rfft2(padded, s=shape, axes=(0, 1))
             cross = irfft2((spectrum * self._spectrum(turn, shape)).sum(axis=2), s=shape)

@@ -91,11 +91,15 @@ class _Context:
         self.events = recording.events
         spawns = [r for r in self.events if r["event"]["kind"] == "spawn"]
         self.names = {r["effect"]["index"]: r["event"]["name"] for r in spawns}
-        for organism in recording.organisms_at_end():
-            self.names.setdefault(organism["index"], organism["name"])
         self.species = {r["effect"]["index"]: r["event"]["species"] for r in spawns}
         self.seed_cells = {r["effect"]["index"]: tuple(r["event"]["position"]) for r in spawns}
         identity = {r["effect"]["index"]: r["event"].get("identity") for r in spawns}
+        if len(recording.keyframe_steps):  # organisms planted before the recording started
+            for organism in recording.keyframe(0).organisms:
+                self.names.setdefault(organism.index, organism.name)
+                self.species.setdefault(organism.index, organism.species)
+                self.seed_cells.setdefault(organism.index, organism.seed_cell)
+                identity.setdefault(organism.index, list(organism.identity) or None)
         self.identity = {k: (np.atleast_1d(np.asarray(v, np.float32)) if v is not None else None)
                          for k, v in identity.items()}
         self.channels = recording.channels
