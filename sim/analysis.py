@@ -144,34 +144,36 @@ def _measure_frame(ctx: _Context, step: int, frame: np.ndarray, owner: np.ndarra
     paper.append((step, float(np.mean((rgba - ctx.ideal(step)) ** 2)), *box, shift))
     for (k, j), length in contact_lengths(owner).items():
         contacts.append((step, k, j, length))
-    present = np.unique(owner)
+    boxes = ndimage.find_objects(owner)  # one pass: the bounding box of every organism
     for k, name in ctx.names.items():
-        if k not in present:
+        box = boxes[k - 1] if k - 1 < len(boxes) else None
+        if box is None:
             rows.append((step, k, name, 0, 0.0, np.nan, np.nan, -1, -1, -1, -1, np.nan, 0.0, np.nan, 0))
             continue
-        mine = owner == k
-        cells = np.nonzero(mine)
-        top, left, bottom, right = cells[0].min(), cells[1].min(), cells[0].max(), cells[1].max()
-        crop = np.where(mine[top : bottom + 1, left : right + 1, None], rgba[top : bottom + 1, left : right + 1], 0)
+        mine = owner[box] == k
+        ys, xs = np.nonzero(mine)
+        top, left = box[0].start, box[1].start
+        bottom, right = box[0].stop - 1, box[1].stop - 1
+        crop = np.where(mine[..., None], rgba[box], 0)
         template = ctx.templates.get(ctx.species.get(k, ""))
         error, iou = np.nan, np.nan
         if template is not None:
             aligned = template.align(crop)
             error, iou = aligned.error, aligned.iou
-        alive_mask = mine & living
+        alive_mask = mine & living[box]
         labels, count = ndimage.label(alive_mask, structure=EIGHT_NEIGHBOURS)
         debris = int(alive_mask.sum() - np.bincount(labels.ravel())[1:].max()) if count > 1 else 0
         purity = np.nan
         own = ctx.identity.get(k)
         if own is not None and ctx.identity_columns:
-            values = frame[mine][:, ctx.identity_columns]
+            values = frame[box][mine][:, ctx.identity_columns]
             others = [v for v in ctx.identity.values() if v is not None and not np.array_equal(v, own)]
             own_distance = np.abs(values - own).sum(axis=1)
             nearest = np.min([np.abs(values - o).sum(axis=1) for o in others], axis=0) if others else np.inf
             purity = float(np.mean(own_distance <= nearest))
-        rows.append((step, k, ctx.names[k], int(mine.sum()), float(rgba[..., 3][mine].sum()),
-                     float(cells[0].mean()), float(cells[1].mean()), int(top), int(left), int(bottom),
-                     int(right), error, iou if iou == iou else np.nan, purity, debris))
+        rows.append((step, k, ctx.names[k], len(ys), float(rgba[box][..., 3][mine].sum()),
+                     float(ys.mean() + top), float(xs.mean() + left), int(top), int(left), int(bottom),
+                     int(right), error, iou, purity, debris))
 
 
 def analyze(recording: Recording | str | Path, rotations: bool = False) -> Analysis:
