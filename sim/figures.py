@@ -120,8 +120,9 @@ def export_video(recording: Recording, path: Path, view: str = "rgb", fps: int =
     try:
         for index in range(0, len(recording), every):
             image = frame_image(recording, index, view).repeat(scale, axis=0).repeat(scale, axis=1)
-            if path.suffix == ".mp4":  # most players need even sides
-                image = np.pad(image, ((0, image.shape[0] % 2), (0, image.shape[1] % 2), (0, 0)), mode="edge")
+            if path.suffix == ".mp4":  # H.264 wants sides in whole 16-pixel blocks: pad with white
+                extra = [(-side) % 16 for side in image.shape[:2]]
+                image = np.pad(image, ((0, extra[0]), (0, extra[1]), (0, 0)), constant_values=255)
             writer.append_data(image)
     finally:
         writer.close()

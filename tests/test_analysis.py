@@ -136,3 +136,18 @@ def test_corrupt_and_foreign_files_are_refused(tmp_path):
     save_rule(species(), tmp_path / "model.h5")
     with pytest.raises(RecordingError, match="format: expected 'nca-world-recording'"):
         analyze(tmp_path / "model.h5")
+
+
+@pytest.mark.parametrize("suffix", [".gif", ".mp4"])
+def test_video_export_in_a_viewer_view(tmp_path, suffix):
+    import imageio.v3 as iio
+
+    from sim.figures import export_video
+    from sim.recorder import open_recording
+
+    path = synthetic(tmp_path / "move.h5", [block_at(15, 10 + t) for t in range(6)], [(17, 13)])
+    with open_recording(path) as recording:
+        video = export_video(recording, tmp_path / f"move{suffix}", view="owner", scale=2)
+    frames = iio.imread(video)
+    assert len(frames) == 6 and frames.shape[1:3] == ((80, 120) if suffix == ".gif" else (80, 128))
+    assert tuple(frames[0][17 * 2, 13 * 2][:3]) == pytest.approx((230, 159, 0), abs=40)  # organism 1's colour
