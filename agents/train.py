@@ -272,11 +272,11 @@ def run(trainer: Trainer, checkpoint_path: Path, progress: bool = True) -> None:
     recipe = trainer.config.train
     bar = tqdm(total=recipe.iterations, initial=trainer.iteration, disable=not progress, unit="it",
                dynamic_ncols=True)
+    before = None  # (iteration, RNG states) at the start of the iteration in progress
     try:
         while trainer.iteration < recipe.iterations:
             start = time.perf_counter()
-            # an interrupted iteration is undone: the checkpoint then resumes exactly
-            before = (trainer.rng.bit_generator.state, trainer.generator.get_state())
+            before = (trainer.iteration, trainer.rng.bit_generator.state, trainer.generator.get_state())
             loss = trainer.step()
             trainer.seconds += time.perf_counter() - start
             bar.update(1)
@@ -284,9 +284,9 @@ def run(trainer: Trainer, checkpoint_path: Path, progress: bool = True) -> None:
             if trainer.iteration % recipe.checkpoint_every == 0:
                 save_checkpoint(trainer.checkpoint(), checkpoint_path)
     except KeyboardInterrupt:
-        if len(trainer.losses) == trainer.iteration:  # the interrupted iteration had not finished
-            trainer.rng.bit_generator.state, _ = before
-            trainer.generator.set_state(before[1])
+        if before is not None and before[0] == trainer.iteration:  # undo the unfinished iteration's draws
+            trainer.rng.bit_generator.state = before[1]
+            trainer.generator.set_state(before[2])
         save_checkpoint(trainer.checkpoint(), checkpoint_path)
         raise
     finally:

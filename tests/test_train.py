@@ -220,3 +220,30 @@ def test_train_command_writes_a_model_file_and_a_sheet(tmp_path):
     assert rule.target.shape == (16, 16, 4)
     assert (tmp_path / "tiny.png").stat().st_size > 0
     assert main(["train", str(path), "--resume"]) == 0  # nothing left to do, still a model
+
+
+def test_ctrl_c_between_iterations_keeps_the_finished_one(tmp_path, monkeypatch):
+    path = tiny(tmp_path, iterations=4)
+    path.write_text(path.read_text().replace("checkpoint_every = 1000", "checkpoint_every = 2"))
+    config = load_training_file(path)
+    straight = Trainer(config, tmp_path)
+    run(straight, tmp_path / "straight.h5", progress=False)
+    interrupted = Trainer(config, tmp_path)
+    real_save = __import__("agents.train", fromlist=["save_checkpoint"]).save_checkpoint
+    calls = []
+
+    def save_then_interrupt(checkpoint, path):
+        calls.append(checkpoint.iteration)
+        if len(calls) == 1:  # the periodic checkpoint after iteration 2: Ctrl-C arrives while writing it
+            raise KeyboardInterrupt
+        return real_save(checkpoint, path)
+
+    monkeypatch.setattr("agents.train.save_checkpoint", save_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        run(interrupted, tmp_path / "cut.h5", progress=False)
+    monkeypatch.undo()
+    assert load_checkpoint(tmp_path / "cut.h5").iteration == 2
+    resumed = Trainer(config, tmp_path)
+    resumed.resume_from(tmp_path / "cut.h5")
+    run(resumed, tmp_path / "cut.h5", progress=False)
+    assert torch.equal(resumed.model.w1, straight.model.w1)
