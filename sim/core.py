@@ -38,13 +38,12 @@ import numpy as np
 from numba import prange
 
 from agents.firing import cell_fires, row_key
-from sim.simd import LANES, vadd, vcompress, vfma, vload, vmul, vrelu, vsplat, vstore, vsub
+from sim.simd import LANES, vadd, vcompress, vexpand, vfma, vload, vmul, vrelu, vsplat, vstore, vsub
 
 FASTMATH = True
 RING = 2  # ring width: the 5x5 halo window reads two cells past the edge
 PAD = LANES  # left margin of a padded row, so that vector loads at x - 1 stay in bounds
 ROW_BLOCK = 4  # rows a thread takes at a time; blocks are dealt to threads cyclically
-TILE = 2 * LANES  # a tile holds one full MLP batch plus a partly filled chunk
 BLOCK = 8  # outputs computed together in the MLP (8 vector accumulators in registers)
 
 
@@ -168,70 +167,94 @@ def rule_rows(state, owner, near1, near2, height, width, wrap, pre, rule, active
 
 
 @numba.njit(cache=True, fastmath=FASTMATH, inline="always")
-def _dense_block(source, n_in, weights, bias, j0, target, relu):
-    """``target[j] = act(bias[j] + sum_k weights[k, j] * source[k])`` for j = j0 .. j0+7.
+def _dense_block(source, col, n_in, weights, bias, j0, wide, target, out_col, relu, residual):
+    """Outputs j = j0 .. j0+7 of the 16 cells at `col` (32 if `wide`), stored at `out_col`:
+    ``target[j] = act(bias[j] + sum_k weights[k, j] * source[k])``; act is relu, or adding
+    ``residual[j]`` (read at `out_col`).
 
-    Every row is a vector of 16 cells; the eight accumulators stay in registers.
+    Each row is a vector of 16 cells; the 8 (or 16) accumulators stay in registers, and each
+    broadcast weight feeds two vectors when `wide` (fewer loads per fused multiply-add).
     """
     a0, a1, a2, a3 = vsplat(bias[j0]), vsplat(bias[j0 + 1]), vsplat(bias[j0 + 2]), vsplat(bias[j0 + 3])
     a4, a5, a6, a7 = vsplat(bias[j0 + 4]), vsplat(bias[j0 + 5]), vsplat(bias[j0 + 6]), vsplat(bias[j0 + 7])
+    b0, b1, b2, b3, b4, b5, b6, b7 = a0, a1, a2, a3, a4, a5, a6, a7
     for k in range(n_in):
-        v = vload(source[k], 0)
+        v = vload(source[k], col)
+        u = vload(source[k], col + LANES) if wide else v
         w = weights[k]
-        a0 = vfma(a0, vsplat(w[j0]), v)
-        a1 = vfma(a1, vsplat(w[j0 + 1]), v)
-        a2 = vfma(a2, vsplat(w[j0 + 2]), v)
-        a3 = vfma(a3, vsplat(w[j0 + 3]), v)
-        a4 = vfma(a4, vsplat(w[j0 + 4]), v)
-        a5 = vfma(a5, vsplat(w[j0 + 5]), v)
-        a6 = vfma(a6, vsplat(w[j0 + 6]), v)
-        a7 = vfma(a7, vsplat(w[j0 + 7]), v)
+        s0, s1, s2, s3 = vsplat(w[j0]), vsplat(w[j0 + 1]), vsplat(w[j0 + 2]), vsplat(w[j0 + 3])
+        s4, s5, s6, s7 = vsplat(w[j0 + 4]), vsplat(w[j0 + 5]), vsplat(w[j0 + 6]), vsplat(w[j0 + 7])
+        a0, a1, a2, a3 = vfma(a0, s0, v), vfma(a1, s1, v), vfma(a2, s2, v), vfma(a3, s3, v)
+        a4, a5, a6, a7 = vfma(a4, s4, v), vfma(a5, s5, v), vfma(a6, s6, v), vfma(a7, s7, v)
+        if wide:
+            b0, b1, b2, b3 = vfma(b0, s0, u), vfma(b1, s1, u), vfma(b2, s2, u), vfma(b3, s3, u)
+            b4, b5, b6, b7 = vfma(b4, s4, u), vfma(b5, s5, u), vfma(b6, s6, u), vfma(b7, s7, u)
+    _finish(target, j0, out_col, a0, a1, a2, a3, a4, a5, a6, a7, relu, residual)
+    if wide:
+        _finish(target, j0, out_col + LANES, b0, b1, b2, b3, b4, b5, b6, b7, relu, residual)
+
+
+@numba.njit(cache=True, fastmath=FASTMATH, inline="always")
+def _finish(target, j0, col, a0, a1, a2, a3, a4, a5, a6, a7, relu, residual):
+    """Store eight accumulators as rows ``j0 .. j0+7`` at `col`: relu'd, or plus `residual`."""
     if relu:
         a0, a1, a2, a3 = vrelu(a0), vrelu(a1), vrelu(a2), vrelu(a3)
         a4, a5, a6, a7 = vrelu(a4), vrelu(a5), vrelu(a6), vrelu(a7)
-    vstore(target[j0], 0, a0)
-    vstore(target[j0 + 1], 0, a1)
-    vstore(target[j0 + 2], 0, a2)
-    vstore(target[j0 + 3], 0, a3)
-    vstore(target[j0 + 4], 0, a4)
-    vstore(target[j0 + 5], 0, a5)
-    vstore(target[j0 + 6], 0, a6)
-    vstore(target[j0 + 7], 0, a7)
+    else:  # u = x + dx
+        a0, a1 = vadd(vload(residual[j0], col), a0), vadd(vload(residual[j0 + 1], col), a1)
+        a2, a3 = vadd(vload(residual[j0 + 2], col), a2), vadd(vload(residual[j0 + 3], col), a3)
+        a4, a5 = vadd(vload(residual[j0 + 4], col), a4), vadd(vload(residual[j0 + 5], col), a5)
+        a6, a7 = vadd(vload(residual[j0 + 6], col), a6), vadd(vload(residual[j0 + 7], col), a7)
+    vstore(target[j0], col, a0)
+    vstore(target[j0 + 1], col, a1)
+    vstore(target[j0 + 2], col, a2)
+    vstore(target[j0 + 3], col, a3)
+    vstore(target[j0 + 4], col, a4)
+    vstore(target[j0 + 5], col, a5)
+    vstore(target[j0 + 6], col, a6)
+    vstore(target[j0 + 7], col, a7)
 
 
 @numba.njit(cache=True, fastmath=FASTMATH, inline="always")
-def _dense_one(source, n_in, weights, bias, j, target, relu):
-    """One output row of `_dense_block` (the remainder when outputs are not a multiple of 8)."""
+def _dense_one(source, col, n_in, weights, bias, j, target, out_col, relu, residual):
+    """One output row of 16 cells (the remainder when outputs are not a multiple of 8)."""
     acc = vsplat(bias[j])
     for k in range(n_in):
-        acc = vfma(acc, vsplat(weights[k, j]), vload(source[k], 0))
-    vstore(target[j], 0, vrelu(acc) if relu else acc)
+        acc = vfma(acc, vsplat(weights[k, j]), vload(source[k], col))
+    vstore(target[j], out_col, vrelu(acc) if relu else vadd(vload(residual[j], out_col), acc))
 
 
 @numba.njit(cache=True, fastmath=FASTMATH, inline="always")
-def _dense(source, n_in, weights, bias, n_out, target, relu):
-    """``target[:n_out] = act(weights[:n_in, :n_out]^T source[:n_in] + bias)``, 16 cells a row."""
+def _dense(source, col, n_in, weights, bias, n_out, wide, target, out_col, relu, residual):
+    """``target[:n_out] = act(weights[:n_in, :n_out]^T source[:n_in] + bias)`` on the 16 or 32
+    cells from `col`, stored from `out_col`; act is relu, or adding `residual` (``u = x + dx``)."""
     full = n_out - n_out % BLOCK
     for j0 in range(0, full, BLOCK):
-        _dense_block(source, n_in, weights, bias, j0, target, relu)
+        _dense_block(source, col, n_in, weights, bias, j0, wide, target, out_col, relu, residual)
     for j in range(full, n_out):
-        _dense_one(source, n_in, weights, bias, j, target, relu)
+        _dense_one(source, col, n_in, weights, bias, j, target, out_col, relu, residual)
+        if wide:
+            _dense_one(source, col + LANES, n_in, weights, bias, j, target, out_col + LANES, relu, residual)
+
+
+@numba.njit(cache=True, fastmath=FASTMATH)
+def _mlp(tile, count, w1, b1, w2, b2, updated, hidden, out):
+    """``out[c, i] = tile[c, i] + (W2^T relu(W1^T tile[:, i] + b1) + b2)[c]`` for the first
+    `count` cells of `tile` (rounded up to 16; the extra lanes are don't-care), c < `updated`."""
+    n_in, n_hidden = w1.shape
+    for col in range(0, count, 2 * LANES):
+        wide = count - col > LANES
+        _dense(tile, col, n_in, w1, b1, n_hidden, wide, hidden, 0, True, hidden)
+        _dense(hidden, 0, n_hidden, w2, b2, updated, wide, out, col, False, tile)
 
 
 @numba.njit(cache=True, fastmath=FASTMATH, inline="always")
-def _apply_tile(tile, offsets, count, w1, b1, w2, b2, updated, hidden, delta, flat):
-    """Run the MLP on the 16 lanes of `tile` and write ``u = x + dx`` of the `count` real cells.
-
-    ``tile[:C]`` holds the cells' own state (the identity part of the perception), so
-    ``u = x + dx`` is one vector add; `offsets` index a cell within a flattened channel plane.
-    """
-    _dense(tile, tile.shape[0], w1, b1, w1.shape[1], hidden, True)
-    _dense(hidden, w1.shape[1], w2, b2, updated, delta, False)
-    for c in range(updated):
-        vstore(delta[c], 0, vadd(vload(tile[c], 0), vload(delta[c], 0)))
-    for i in range(count):
-        for c in range(updated):
-            flat[c, offsets[i]] = delta[c, i]
+def _popcount16(bits):
+    """Number of set bits of a 16-bit mask."""
+    bits = bits - ((bits >> 1) & 0x5555)
+    bits = (bits & 0x3333) + ((bits >> 2) & 0x3333)
+    bits = (bits + (bits >> 4)) & 0x0F0F
+    return (bits + (bits >> 8)) & 0x1F
 
 
 @numba.njit(cache=True, fastmath=FASTMATH, inline="always")
@@ -262,87 +285,109 @@ def _fire_masks(rule, species_of, fire_threshold, key, y, x0, width, n_species, 
     return fired
 
 
-@numba.njit(cache=True, fastmath=FASTMATH, parallel=True)
-def update_rows(cur, nxt, rule, active, nonzero_rows, species_of, w1, b1, w2, b2, fire_threshold, updated,
-                seed, step, height, width, tiles, offsets, fill, masks, lane_species, hidden, delta):
-    """``nxt = cur + fire * MLP(perception(cur))`` for the fired cells that have a rule.
+@numba.njit(cache=True, fastmath=FASTMATH, inline="always")
+def _perceive_block(cur, nxt, rule, active, nonzero_rows, species_of, fire_threshold, seed, step, y0, y1,
+                    width, tiles, masks, starts, counts, lane_species):
+    """Rows y0..y1-1: copy `cur` to `nxt` and pack the perception of every fired cell into its
+    species' tile (``vcompress``), in raster order; returns nothing, fills `masks`, `starts`
+    (each chunk's first tile column per species) and `counts`.
 
-    A row that is not `active` becomes zero: it is cleared only where `nonzero_rows` says `nxt`
-    may hold non-zero values. Rows go to threads in blocks, dealt cyclically. Per chunk of 16 cells the perception is
-    computed in registers (``p = [x, sobel_x(x) / 8, sobel_y(x) / 8]``, see `agents.spec`) and
-    the fired cells of each species are packed into that species' tile (``vcompress``), across
-    rows; a full tile runs the MLP. Scratch arrays have a leading band axis:
-    ``tiles (B, S, 3C, TILE)``, ``offsets (B, S, TILE)``, ``fill (B, S)``, ``masks (B, S)``,
-    ``lane_species (B, 16)``, ``hidden (B, Hd, 16)``, ``delta (B, C, 16)``.
+    ``p = [x, sobel_x(x) / 8, sobel_y(x) / 8]`` (see `agents.spec`) is computed in registers,
+    16 cells at a time. A row that is not `active` becomes zero (cleared only where
+    `nonzero_rows` says `nxt` may hold non-zero values).
     """
     channels = cur.shape[0]
+    n_species = tiles.shape[0]
+    eighth = vsplat(np.float32(0.125))
+    two = vsplat(np.float32(2.0))
+    counts[:] = 0
+    for y in range(y0, y1):
+        r = y + RING
+        if not active[y]:
+            if nonzero_rows[y]:
+                for c in range(channels):
+                    nxt[c, r, PAD : PAD + width] = 0.0
+            continue
+        key = row_key(seed, step, y)
+        for j in range(masks.shape[1]):
+            x0 = j * LANES
+            a = PAD + x0
+            mask = masks[y - y0, j]
+            fired = _fire_masks(rule, species_of, fire_threshold, key, y, x0, width, n_species, lane_species, mask)
+            start = starts[y - y0, j]
+            for s in range(n_species):
+                start[s] = counts[s]
+                counts[s] += _popcount16(mask[s])
+            if fired == 0:
+                for c in range(channels):
+                    vstore(nxt[c, r], a, vload(cur[c, r], a))
+                continue
+            for c in range(channels):
+                up, mid, down = cur[c, r - 1], cur[c, r], cur[c, r + 1]
+                up_l, up_c, up_r = vload(up, a - 1), vload(up, a), vload(up, a + 1)
+                mid_l, mid_c, mid_r = vload(mid, a - 1), vload(mid, a), vload(mid, a + 1)
+                down_l, down_c, down_r = vload(down, a - 1), vload(down, a), vload(down, a + 1)
+                vstore(nxt[c, r], a, mid_c)
+                # sobel_x = ((up_r - up_l) + 2 (mid_r - mid_l) + (down_r - down_l)) / 8
+                sx = vfma(vadd(vsub(up_r, up_l), vsub(down_r, down_l)), two, vsub(mid_r, mid_l))
+                sx = vmul(sx, eighth)
+                # sobel_y = ((down_l + 2 down_c + down_r) - (up_l + 2 up_c + up_r)) / 8
+                sy = vsub(vfma(vadd(down_l, down_r), two, down_c), vfma(vadd(up_l, up_r), two, up_c))
+                sy = vmul(sy, eighth)
+                for s in range(n_species):
+                    if mask[s] != 0:
+                        tile = tiles[s]
+                        vcompress(tile[c], start[s], mid_c, mask[s])
+                        vcompress(tile[channels + c], start[s], sx, mask[s])
+                        vcompress(tile[2 * channels + c], start[s], sy, mask[s])
+
+
+@numba.njit(cache=True, fastmath=FASTMATH, inline="always")
+def _write_back(nxt, active, updated, y0, y1, outs, masks, starts):
+    """Rows y0..y1-1: ``nxt = u`` for the fired cells, unpacked from each species' `outs`
+    (``vexpand``, the inverse of the packing); other cells keep the copy of ``x``."""
+    n_species = outs.shape[0]
+    for y in range(y0, y1):
+        if not active[y]:
+            continue
+        r = y + RING
+        for j in range(masks.shape[1]):
+            a = PAD + j * LANES
+            mask, start = masks[y - y0, j], starts[y - y0, j]
+            for s in range(n_species):
+                if mask[s] != 0:
+                    out = outs[s]
+                    for c in range(updated[s]):
+                        row = nxt[c, r]
+                        vstore(row, a, vexpand(out[c], start[s], mask[s], vload(row, a)))
+
+
+@numba.njit(cache=True, fastmath=FASTMATH, parallel=True)
+def update_rows(cur, nxt, rule, active, nonzero_rows, species_of, w1, b1, w2, b2, fire_threshold, updated,
+                seed, step, height, width, tiles, outs, masks, starts, counts, lane_species, hidden):
+    """``nxt = cur + fire * MLP(perception(cur))`` for the fired cells that have a rule.
+
+    Rows go to threads in blocks of `ROW_BLOCK`, dealt cyclically. For each block: pack the
+    perception of the fired cells per species (`_perceive_block`), run each species' MLP over its
+    packed cells, 32 at a time (`_mlp`), and unpack the results into `nxt` (`_write_back`).
+    Scratch arrays have a leading band axis (one band per thread): ``tiles (B, S, 3C, N)``,
+    ``outs (B, S, C, N)``, ``masks`` and ``starts (B, ROW_BLOCK, chunks, S)``, ``counts (B, S)``,
+    ``lane_species (B, 16)``, ``hidden (B, Hd, 32)``.
+    """
     n_species = w1.shape[0]
     n_bands = tiles.shape[0]
     n_blocks = -(-height // ROW_BLOCK)
-    stride = cur.shape[2]
-    flat = nxt.reshape((channels, cur.shape[1] * stride))
-    eighth = vsplat(np.float32(0.125))
-    two = vsplat(np.float32(2.0))
     for band in prange(n_bands):
-        fill[band, :] = 0
         for block in range(band, n_blocks, n_bands):
-            for y in range(block * ROW_BLOCK, min(height, (block + 1) * ROW_BLOCK)):
-                r = y + RING
-                if not active[y]:
-                    if nonzero_rows[y]:
-                        for c in range(channels):
-                            nxt[c, r, PAD : PAD + width] = 0.0
-                    continue
-                key = row_key(seed, step, y)
-                for x0 in range(0, width, LANES):
-                    a = PAD + x0
-                    fired = _fire_masks(rule, species_of, fire_threshold, key, y, x0, width,
-                                        n_species, lane_species[band], masks[band])
-                    if fired == 0:
-                        for c in range(channels):
-                            vstore(nxt[c, r], a, vload(cur[c, r], a))
-                        continue
-                    for c in range(channels):
-                        up, mid, down = cur[c, r - 1], cur[c, r], cur[c, r + 1]
-                        up_l, up_c, up_r = vload(up, a - 1), vload(up, a), vload(up, a + 1)
-                        mid_l, mid_c, mid_r = vload(mid, a - 1), vload(mid, a), vload(mid, a + 1)
-                        down_l, down_c, down_r = vload(down, a - 1), vload(down, a), vload(down, a + 1)
-                        vstore(nxt[c, r], a, mid_c)
-                        # sobel_x = ((up_r - up_l) + 2 (mid_r - mid_l) + (down_r - down_l)) / 8
-                        sx = vfma(vadd(vsub(up_r, up_l), vsub(down_r, down_l)), two, vsub(mid_r, mid_l))
-                        sx = vmul(sx, eighth)
-                        # sobel_y = ((down_l + 2 down_c + down_r) - (up_l + 2 up_c + up_r)) / 8
-                        sy = vsub(vfma(vadd(down_l, down_r), two, down_c), vfma(vadd(up_l, up_r), two, up_c))
-                        sy = vmul(sy, eighth)
-                        for s in range(n_species):
-                            mask = masks[band, s]
-                            if mask != 0:
-                                tile = tiles[band, s]
-                                f = fill[band, s]
-                                vcompress(tile[c], f, mid_c, mask)
-                                vcompress(tile[channels + c], f, sx, mask)
-                                vcompress(tile[2 * channels + c], f, sy, mask)
-                    for s in range(n_species):
-                        mask = masks[band, s]
-                        if mask == 0:
-                            continue
-                        f = fill[band, s]
-                        for i in range(LANES):  # branch-free: a lane that did not fire is overwritten
-                            offsets[band, s, f] = r * stride + a + i
-                            f += mask >> i & 1
-                        if f >= LANES:
-                            tile = tiles[band, s]
-                            _apply_tile(tile, offsets[band, s], LANES, w1[s], b1[s], w2[s], b2[s],
-                                        updated[s], hidden[band], delta[band], flat)
-                            for k in range(tile.shape[0]):
-                                vstore(tile[k], 0, vload(tile[k], LANES))
-                            offsets[band, s, : f - LANES] = offsets[band, s, LANES:f]
-                            f -= LANES
-                        fill[band, s] = f
-        for s in range(n_species):
-            if fill[band, s] > 0:
-                _apply_tile(tiles[band, s], offsets[band, s], fill[band, s], w1[s], b1[s], w2[s],
-                            b2[s], updated[s], hidden[band], delta[band], flat)
+            y0 = block * ROW_BLOCK
+            y1 = min(height, y0 + ROW_BLOCK)
+            _perceive_block(cur, nxt, rule, active, nonzero_rows, species_of, fire_threshold, seed, step, y0, y1,
+                            width, tiles[band], masks[band], starts[band], counts[band], lane_species[band])
+            for s in range(n_species):
+                if counts[band, s] > 0:
+                    _mlp(tiles[band, s], counts[band, s], w1[s], b1[s], w2[s], b2[s], updated[s], hidden[band],
+                         outs[band, s])
+            _write_back(nxt, active, updated, y0, y1, outs[band], masks[band], starts[band])
 
 
 # --------------------------------------------------------------------------- life and ownership
@@ -412,30 +457,32 @@ class Scratch(NamedTuple):
     rule: np.ndarray
     active: np.ndarray
     tiles: np.ndarray
-    offsets: np.ndarray
-    fill: np.ndarray
+    outs: np.ndarray
     masks: np.ndarray
+    starts: np.ndarray
+    counts: np.ndarray
     lane_species: np.ndarray
     hidden: np.ndarray
-    delta: np.ndarray
 
 
 def make_scratch(channels: int, hidden: int, n_species: int, height: int, width: int) -> Scratch:
     """Scratch for `step`; one band of tile buffers per numba thread."""
     bands = numba.config.NUMBA_NUM_THREADS
+    chunks = -(-width // LANES)
+    capacity = ROW_BLOCK * chunks * LANES + 2 * LANES  # a block's cells, plus a 32-cell batch's overrun
     return Scratch(
         near1=np.zeros((height + 2 * RING, width), np.uint8),
         near2=np.zeros((height + 2 * RING, width), np.uint8),
         pre=np.zeros((height, width), np.uint8),
         rule=np.zeros((height, width), np.int32),
         active=np.zeros(height, np.uint8),
-        tiles=np.zeros((bands, n_species, 3 * channels, TILE), np.float32),
-        offsets=np.zeros((bands, n_species, TILE), np.int64),
-        fill=np.zeros((bands, n_species), np.int64),
-        masks=np.zeros((bands, n_species), np.int64),
+        tiles=np.zeros((bands, n_species, 3 * channels, capacity), np.float32),
+        outs=np.zeros((bands, n_species, channels, capacity), np.float32),
+        masks=np.zeros((bands, ROW_BLOCK, chunks, n_species), np.int64),
+        starts=np.zeros((bands, ROW_BLOCK, chunks, n_species), np.int64),
+        counts=np.zeros((bands, n_species), np.int64),
         lane_species=np.zeros((bands, LANES), np.int64),
-        hidden=np.zeros((bands, hidden, LANES), np.float32),
-        delta=np.zeros((bands, channels, LANES), np.float32),
+        hidden=np.zeros((bands, hidden, 2 * LANES), np.float32),
     )
 
 
@@ -460,14 +507,14 @@ def step(cur: np.ndarray, nxt: np.ndarray, owner: np.ndarray, species: Species,
     s = scratch
     _step_all(cur, nxt, owner, species.w1, species.b1, species.w2, species.b2, species.fire_threshold,
               species.updated, organisms.species_of, organisms.identity_of, np.float32(threshold), wrap,
-              seed, step_index, nonzero_rows, s.near1, s.near2, s.pre, s.rule, s.active, s.tiles, s.offsets,
-              s.fill, s.masks, s.lane_species, s.hidden, s.delta)
+              seed, step_index, nonzero_rows, s.near1, s.near2, s.pre, s.rule, s.active, s.tiles, s.outs,
+              s.masks, s.starts, s.counts, s.lane_species, s.hidden)
 
 
 @numba.njit(cache=True, nogil=True)
 def _step_all(cur, nxt, owner, w1, b1, w2, b2, fire_threshold, updated, species_of, identity_of,
-              threshold, wrap, seed, step, nonzero_rows, near1, near2, pre, rule, active, tiles, offsets,
-              fill, masks, lane_species, hidden, delta):
+              threshold, wrap, seed, step, nonzero_rows, near1, near2, pre, rule, active, tiles, outs,
+              masks, starts, counts, lane_species, hidden):
     """The passes of one step in order: one call from Python (dispatch costs add up at 1000+
     steps/s), without the GIL, so that the recorder's thread writes while the world steps."""
     height, width = owner.shape
@@ -477,7 +524,7 @@ def _step_all(cur, nxt, owner, w1, b1, w2, b2, fire_threshold, updated, species_
     hot_rows(cur, threshold, height, width, wrap, near1, near2)
     rule_rows(cur, owner, near1, near2, height, width, wrap, pre, rule, active)
     update_rows(cur, nxt, rule, active, nonzero_rows, species_of, w1, b1, w2, b2, fire_threshold, updated,
-                seed, step, height, width, tiles, offsets, fill, masks, lane_species, hidden, delta)
+                seed, step, height, width, tiles, outs, masks, starts, counts, lane_species, hidden)
     if wrap:
         refresh_ring(nxt, height, width, 3, 4)
     hot_rows(nxt, threshold, height, width, wrap, near1, near2)

@@ -6,8 +6,8 @@ reduction loop (measured: 22-46 GFLOP/s a core here, against ~160 for BLAS). Wit
 works on 16 cells at once (~146 GFLOP/s a core). On CPUs without AVX-512, LLVM splits each
 vector into two 8-lane halves; the results are the same.
 
-Only what the core needs: load, store, splat, fused multiply-add, add, subtract, multiply, relu and an
-in-register compress. Lanes are cells; nothing here validates indices (kernels never do).
+Only what the core needs: load, store, splat, fused multiply-add, add, subtract, multiply, relu, an
+in-register compress and an expanding load. Lanes are cells; nothing here validates indices (kernels never do).
 """
 
 from __future__ import annotations
@@ -91,6 +91,28 @@ def vcompress(typingctx, array, index, vector, bits):
         )
         packed = builder.call(function, [args[2], mask, ir.Constant(_VECTOR, ir.Undefined)])
         builder.store(packed, builder.bitcast(pointer, _VECTOR.as_pointer()), align=4)
+
+    return signature, codegen
+
+
+@intrinsic
+def vexpand(typingctx, array, index, bits, passthru):
+    """The inverse of `vcompress`: lane ``i`` with bit ``i`` of `bits` set takes the next of
+    ``array[index], array[index + 1], ...`` in order; the other lanes keep `passthru`.
+
+    ``llvm.masked.expandload`` reads only popcount(bits) elements (one ``vexpandps`` on AVX-512).
+    """
+    signature = f32x16(array, index, bits, f32x16)
+
+    def codegen(context, builder, sig, args):
+        pointer = _element_pointer(context, builder, sig.args[0], args[0], args[1])
+        mask = builder.bitcast(builder.trunc(args[2], ir.IntType(LANES)), _MASK)
+        function = cgutils.get_or_insert_function(
+            builder.module,
+            ir.FunctionType(_VECTOR, [ir.FloatType().as_pointer(), _MASK, _VECTOR]),
+            "llvm.masked.expandload.v16f32",
+        )
+        return builder.call(function, [pointer, mask, args[3]])
 
     return signature, codegen
 
