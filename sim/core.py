@@ -43,7 +43,7 @@ from sim.simd import LANES, vadd, vcompress, vexpand, vfma, vload, vmul, vrelu, 
 FASTMATH = True
 RING = 2  # ring width: the 5x5 halo window reads two cells past the edge
 PAD = LANES  # left margin of a padded row, so that vector loads at x - 1 stay in bounds
-ROW_BLOCK = 4  # rows a thread takes at a time; blocks are dealt to threads cyclically
+ROW_BLOCK = 8  # rows a thread takes at a time; blocks are dealt to threads cyclically
 BLOCK = 8  # outputs computed together in the MLP (8 vector accumulators in registers)
 
 
@@ -288,9 +288,9 @@ def _fire_masks(rule, species_of, fire_threshold, key, y, x0, width, n_species, 
 @numba.njit(cache=True, fastmath=FASTMATH, inline="always")
 def _perceive_block(cur, nxt, rule, active, nonzero_rows, species_of, fire_threshold, seed, step, y0, y1,
                     width, tiles, masks, starts, counts, lane_species):
-    """Rows y0..y1-1: copy `cur` to `nxt` and pack the perception of every fired cell into its
-    species' tile (``vcompress``), in raster order; returns nothing, fills `masks`, `starts`
-    (each chunk's first tile column per species) and `counts`.
+    """Rows y0..y1-1: pack the perception of every fired cell into its species' tile
+    (``vcompress``), in raster order, filling `masks`, `starts` (each chunk's first tile column
+    per species) and `counts`; copy the chunks without a fired cell from `cur` to `nxt`.
 
     ``p = [x, sobel_x(x) / 8, sobel_y(x) / 8]`` (see `agents.spec`) is computed in registers,
     16 cells at a time. A row that is not `active` becomes zero (cleared only where
@@ -327,7 +327,6 @@ def _perceive_block(cur, nxt, rule, active, nonzero_rows, species_of, fire_thres
                 up_l, up_c, up_r = vload(up, a - 1), vload(up, a), vload(up, a + 1)
                 mid_l, mid_c, mid_r = vload(mid, a - 1), vload(mid, a), vload(mid, a + 1)
                 down_l, down_c, down_r = vload(down, a - 1), vload(down, a), vload(down, a + 1)
-                vstore(nxt[c, r], a, mid_c)
                 # sobel_x = ((up_r - up_l) + 2 (mid_r - mid_l) + (down_r - down_l)) / 8
                 sx = vfma(vadd(vsub(up_r, up_l), vsub(down_r, down_l)), two, vsub(mid_r, mid_l))
                 sx = vmul(sx, eighth)
@@ -343,9 +342,9 @@ def _perceive_block(cur, nxt, rule, active, nonzero_rows, species_of, fire_thres
 
 
 @numba.njit(cache=True, fastmath=FASTMATH, inline="always")
-def _write_back(nxt, active, updated, y0, y1, outs, masks, starts):
-    """Rows y0..y1-1: ``nxt = u`` for the fired cells, unpacked from each species' `outs`
-    (``vexpand``, the inverse of the packing); other cells keep the copy of ``x``."""
+def _write_back(cur, nxt, active, updated, y0, y1, outs, masks, starts):
+    """Rows y0..y1-1, chunks with a fired cell: ``nxt = u`` for the fired cells, unpacked from
+    each species' `outs` (``vexpand``, the inverse of the packing), ``nxt = x`` for the others."""
     n_species = outs.shape[0]
     for y in range(y0, y1):
         if not active[y]:
@@ -354,12 +353,17 @@ def _write_back(nxt, active, updated, y0, y1, outs, masks, starts):
         for j in range(masks.shape[1]):
             a = PAD + j * LANES
             mask, start = masks[y - y0, j], starts[y - y0, j]
+            fired = 0
             for s in range(n_species):
-                if mask[s] != 0:
-                    out = outs[s]
-                    for c in range(updated[s]):
-                        row = nxt[c, r]
-                        vstore(row, a, vexpand(out[c], start[s], mask[s], vload(row, a)))
+                fired |= mask[s]
+            if fired == 0:
+                continue
+            for c in range(cur.shape[0]):
+                value = vload(cur[c, r], a)
+                for s in range(n_species):
+                    if mask[s] != 0 and c < updated[s]:
+                        value = vexpand(outs[s, c], start[s], mask[s], value)
+                vstore(nxt[c, r], a, value)
 
 
 @numba.njit(cache=True, fastmath=FASTMATH, parallel=True)
@@ -387,7 +391,7 @@ def update_rows(cur, nxt, rule, active, nonzero_rows, species_of, w1, b1, w2, b2
                 if counts[band, s] > 0:
                     _mlp(tiles[band, s], counts[band, s], w1[s], b1[s], w2[s], b2[s], updated[s], hidden[band],
                          outs[band, s])
-            _write_back(nxt, active, updated, y0, y1, outs[band], masks[band], starts[band])
+            _write_back(cur, nxt, active, updated, y0, y1, outs[band], masks[band], starts[band])
 
 
 # --------------------------------------------------------------------------- life and ownership
