@@ -44,7 +44,8 @@ FASTMATH = True
 RING = 2  # ring width: the 5x5 halo window reads two cells past the edge
 PAD = LANES  # left margin of a padded row, so that vector loads at x - 1 stay in bounds
 ROW_BLOCK = 8  # rows a thread takes at a time; blocks are dealt to threads cyclically
-BLOCK = 8  # outputs computed together in the MLP (8 vector accumulators in registers)
+BLOCK = 8  # outputs computed together in the MLP ...
+BATCH = 3 * LANES  # ... for up to 48 cells: 24 vector accumulators in registers
 
 
 def padded_shape(channels: int, height: int, width: int) -> tuple[int, int, int]:
@@ -167,31 +168,49 @@ def rule_rows(state, owner, near1, near2, height, width, wrap, pre, rule, active
 
 
 @numba.njit(cache=True, fastmath=FASTMATH, inline="always")
-def _dense_block(source, col, n_in, weights, bias, j0, wide, target, out_col, relu, residual):
-    """Outputs j = j0 .. j0+7 of the 16 cells at `col` (32 if `wide`), stored at `out_col`:
-    ``target[j] = act(bias[j] + sum_k weights[k, j] * source[k])``; act is relu, or adding
-    ``residual[j]`` (read at `out_col`).
+def _dense_block(source, col, n_in, weights, bias, j0, vectors, target, out_col, relu, residual):
+    """Outputs j = j0 .. j0+7 of the 16 cells at `col` (32 or 48 if `vectors` is 2 or 3), stored
+    at `out_col`: ``target[j] = act(bias[j] + sum_k weights[k, j] * source[k])``; act is relu,
+    or adding ``residual[j]`` (read at `out_col`).
 
-    Each row is a vector of 16 cells; the 8 (or 16) accumulators stay in registers, and each
-    broadcast weight feeds two vectors when `wide` (fewer loads per fused multiply-add).
+    Each row is a vector of 16 cells; the 8 to 24 accumulators stay in registers, and each
+    broadcast weight feeds up to three vectors (fewer loads per fused multiply-add).
     """
     a0, a1, a2, a3 = vsplat(bias[j0]), vsplat(bias[j0 + 1]), vsplat(bias[j0 + 2]), vsplat(bias[j0 + 3])
     a4, a5, a6, a7 = vsplat(bias[j0 + 4]), vsplat(bias[j0 + 5]), vsplat(bias[j0 + 6]), vsplat(bias[j0 + 7])
     b0, b1, b2, b3, b4, b5, b6, b7 = a0, a1, a2, a3, a4, a5, a6, a7
+    c0, c1, c2, c3, c4, c5, c6, c7 = a0, a1, a2, a3, a4, a5, a6, a7
     for k in range(n_in):
-        v = vload(source[k], col)
-        u = vload(source[k], col + LANES) if wide else v
         w = weights[k]
-        s0, s1, s2, s3 = vsplat(w[j0]), vsplat(w[j0 + 1]), vsplat(w[j0 + 2]), vsplat(w[j0 + 3])
-        s4, s5, s6, s7 = vsplat(w[j0 + 4]), vsplat(w[j0 + 5]), vsplat(w[j0 + 6]), vsplat(w[j0 + 7])
-        a0, a1, a2, a3 = vfma(a0, s0, v), vfma(a1, s1, v), vfma(a2, s2, v), vfma(a3, s3, v)
-        a4, a5, a6, a7 = vfma(a4, s4, v), vfma(a5, s5, v), vfma(a6, s6, v), vfma(a7, s7, v)
-        if wide:
-            b0, b1, b2, b3 = vfma(b0, s0, u), vfma(b1, s1, u), vfma(b2, s2, u), vfma(b3, s3, u)
-            b4, b5, b6, b7 = vfma(b4, s4, u), vfma(b5, s5, u), vfma(b6, s6, u), vfma(b7, s7, u)
+        v = vload(source[k], col)
+        u = vload(source[k], col + LANES) if vectors > 1 else v
+        t = vload(source[k], col + 2 * LANES) if vectors > 2 else v
+        # one broadcast weight at a time, so that it folds into the multiply-adds' memory operand
+        a0, b0, c0 = _fma3(a0, b0, c0, w[j0], v, u, t, vectors)
+        a1, b1, c1 = _fma3(a1, b1, c1, w[j0 + 1], v, u, t, vectors)
+        a2, b2, c2 = _fma3(a2, b2, c2, w[j0 + 2], v, u, t, vectors)
+        a3, b3, c3 = _fma3(a3, b3, c3, w[j0 + 3], v, u, t, vectors)
+        a4, b4, c4 = _fma3(a4, b4, c4, w[j0 + 4], v, u, t, vectors)
+        a5, b5, c5 = _fma3(a5, b5, c5, w[j0 + 5], v, u, t, vectors)
+        a6, b6, c6 = _fma3(a6, b6, c6, w[j0 + 6], v, u, t, vectors)
+        a7, b7, c7 = _fma3(a7, b7, c7, w[j0 + 7], v, u, t, vectors)
     _finish(target, j0, out_col, a0, a1, a2, a3, a4, a5, a6, a7, relu, residual)
-    if wide:
+    if vectors > 1:
         _finish(target, j0, out_col + LANES, b0, b1, b2, b3, b4, b5, b6, b7, relu, residual)
+    if vectors > 2:
+        _finish(target, j0, out_col + 2 * LANES, c0, c1, c2, c3, c4, c5, c6, c7, relu, residual)
+
+
+@numba.njit(cache=True, fastmath=FASTMATH, inline="always")
+def _fma3(a, b, c, weight, v, u, t, vectors):
+    """``a + weight * v``, and as many of ``b + weight * u``, ``c + weight * t`` as `vectors` asks."""
+    w = vsplat(weight)
+    a = vfma(a, w, v)
+    if vectors > 1:
+        b = vfma(b, w, u)
+    if vectors > 2:
+        c = vfma(c, w, t)
+    return a, b, c
 
 
 @numba.njit(cache=True, fastmath=FASTMATH, inline="always")
@@ -225,16 +244,15 @@ def _dense_one(source, col, n_in, weights, bias, j, target, out_col, relu, resid
 
 
 @numba.njit(cache=True, fastmath=FASTMATH, inline="always")
-def _dense(source, col, n_in, weights, bias, n_out, wide, target, out_col, relu, residual):
-    """``target[:n_out] = act(weights[:n_in, :n_out]^T source[:n_in] + bias)`` on the 16 or 32
+def _dense(source, col, n_in, weights, bias, n_out, vectors, target, out_col, relu, residual):
+    """``target[:n_out] = act(weights[:n_in, :n_out]^T source[:n_in] + bias)`` on the 16, 32 or 48
     cells from `col`, stored from `out_col`; act is relu, or adding `residual` (``u = x + dx``)."""
     full = n_out - n_out % BLOCK
     for j0 in range(0, full, BLOCK):
-        _dense_block(source, col, n_in, weights, bias, j0, wide, target, out_col, relu, residual)
+        _dense_block(source, col, n_in, weights, bias, j0, vectors, target, out_col, relu, residual)
     for j in range(full, n_out):
-        _dense_one(source, col, n_in, weights, bias, j, target, out_col, relu, residual)
-        if wide:
-            _dense_one(source, col + LANES, n_in, weights, bias, j, target, out_col + LANES, relu, residual)
+        for v in range(vectors):
+            _dense_one(source, col + v * LANES, n_in, weights, bias, j, target, out_col + v * LANES, relu, residual)
 
 
 @numba.njit(cache=True, fastmath=FASTMATH)
@@ -242,10 +260,18 @@ def _mlp(tile, count, w1, b1, w2, b2, updated, hidden, out):
     """``out[c, i] = tile[c, i] + (W2^T relu(W1^T tile[:, i] + b1) + b2)[c]`` for the first
     `count` cells of `tile` (rounded up to 16; the extra lanes are don't-care), c < `updated`."""
     n_in, n_hidden = w1.shape
-    for col in range(0, count, 2 * LANES):
-        wide = count - col > LANES
-        _dense(tile, col, n_in, w1, b1, n_hidden, wide, hidden, 0, True, hidden)
-        _dense(hidden, 0, n_hidden, w2, b2, updated, wide, out, col, False, tile)
+    for col in range(0, count, BATCH):
+        left = count - col
+        # literal vector counts, so that each inlined copy keeps its accumulators in registers
+        if left > 2 * LANES:
+            _dense(tile, col, n_in, w1, b1, n_hidden, 3, hidden, 0, True, hidden)
+            _dense(hidden, 0, n_hidden, w2, b2, updated, 3, out, col, False, tile)
+        elif left > LANES:
+            _dense(tile, col, n_in, w1, b1, n_hidden, 2, hidden, 0, True, hidden)
+            _dense(hidden, 0, n_hidden, w2, b2, updated, 2, out, col, False, tile)
+        else:
+            _dense(tile, col, n_in, w1, b1, n_hidden, 1, hidden, 0, True, hidden)
+            _dense(hidden, 0, n_hidden, w2, b2, updated, 1, out, col, False, tile)
 
 
 @numba.njit(cache=True, fastmath=FASTMATH, inline="always")
@@ -373,10 +399,10 @@ def update_rows(cur, nxt, rule, active, nonzero_rows, species_of, w1, b1, w2, b2
 
     Rows go to threads in blocks of `ROW_BLOCK`, dealt cyclically. For each block: pack the
     perception of the fired cells per species (`_perceive_block`), run each species' MLP over its
-    packed cells, 32 at a time (`_mlp`), and unpack the results into `nxt` (`_write_back`).
+    packed cells, 48 at a time (`_mlp`), and unpack the results into `nxt` (`_write_back`).
     Scratch arrays have a leading band axis (one band per thread): ``tiles (B, S, 3C, N)``,
     ``outs (B, S, C, N)``, ``masks`` and ``starts (B, ROW_BLOCK, chunks, S)``, ``counts (B, S)``,
-    ``lane_species (B, 16)``, ``hidden (B, Hd, 32)``.
+    ``lane_species (B, 16)``, ``hidden (B, Hd, 48)``.
     """
     n_species = w1.shape[0]
     n_bands = tiles.shape[0]
@@ -473,7 +499,7 @@ def make_scratch(channels: int, hidden: int, n_species: int, height: int, width:
     """Scratch for `step`; one band of tile buffers per numba thread."""
     bands = numba.config.NUMBA_NUM_THREADS
     chunks = -(-width // LANES)
-    capacity = ROW_BLOCK * chunks * LANES + 2 * LANES  # a block's cells, plus a 32-cell batch's overrun
+    capacity = ROW_BLOCK * chunks * LANES + BATCH  # a block's cells, plus a batch's overrun
     return Scratch(
         near1=np.zeros((height + 2 * RING, width), np.uint8),
         near2=np.zeros((height + 2 * RING, width), np.uint8),
@@ -486,7 +512,7 @@ def make_scratch(channels: int, hidden: int, n_species: int, height: int, width:
         starts=np.zeros((bands, ROW_BLOCK, chunks, n_species), np.int64),
         counts=np.zeros((bands, n_species), np.int64),
         lane_species=np.zeros((bands, LANES), np.int64),
-        hidden=np.zeros((bands, hidden, 2 * LANES), np.float32),
+        hidden=np.zeros((bands, hidden, BATCH), np.float32),
     )
 
 
