@@ -181,19 +181,18 @@ def _dense_block(source, col, n_in, weights, bias, j0, vectors, target, out_col,
     b0, b1, b2, b3, b4, b5, b6, b7 = a0, a1, a2, a3, a4, a5, a6, a7
     c0, c1, c2, c3, c4, c5, c6, c7 = a0, a1, a2, a3, a4, a5, a6, a7
     for k in range(n_in):
-        w = weights[k]
-        v = vload(source[k], col)
-        u = vload(source[k], col + LANES) if vectors > 1 else v
-        t = vload(source[k], col + 2 * LANES) if vectors > 2 else v
+        v = vload(source, (k, col))
+        u = vload(source, (k, col + LANES)) if vectors > 1 else v
+        t = vload(source, (k, col + 2 * LANES)) if vectors > 2 else v
         # one broadcast weight at a time, so that it folds into the multiply-adds' memory operand
-        a0, b0, c0 = _fma3(a0, b0, c0, w[j0], v, u, t, vectors)
-        a1, b1, c1 = _fma3(a1, b1, c1, w[j0 + 1], v, u, t, vectors)
-        a2, b2, c2 = _fma3(a2, b2, c2, w[j0 + 2], v, u, t, vectors)
-        a3, b3, c3 = _fma3(a3, b3, c3, w[j0 + 3], v, u, t, vectors)
-        a4, b4, c4 = _fma3(a4, b4, c4, w[j0 + 4], v, u, t, vectors)
-        a5, b5, c5 = _fma3(a5, b5, c5, w[j0 + 5], v, u, t, vectors)
-        a6, b6, c6 = _fma3(a6, b6, c6, w[j0 + 6], v, u, t, vectors)
-        a7, b7, c7 = _fma3(a7, b7, c7, w[j0 + 7], v, u, t, vectors)
+        a0, b0, c0 = _fma3(a0, b0, c0, weights[k, j0], v, u, t, vectors)
+        a1, b1, c1 = _fma3(a1, b1, c1, weights[k, j0 + 1], v, u, t, vectors)
+        a2, b2, c2 = _fma3(a2, b2, c2, weights[k, j0 + 2], v, u, t, vectors)
+        a3, b3, c3 = _fma3(a3, b3, c3, weights[k, j0 + 3], v, u, t, vectors)
+        a4, b4, c4 = _fma3(a4, b4, c4, weights[k, j0 + 4], v, u, t, vectors)
+        a5, b5, c5 = _fma3(a5, b5, c5, weights[k, j0 + 5], v, u, t, vectors)
+        a6, b6, c6 = _fma3(a6, b6, c6, weights[k, j0 + 6], v, u, t, vectors)
+        a7, b7, c7 = _fma3(a7, b7, c7, weights[k, j0 + 7], v, u, t, vectors)
     _finish(target, j0, out_col, a0, a1, a2, a3, a4, a5, a6, a7, relu, residual)
     if vectors > 1:
         _finish(target, j0, out_col + LANES, b0, b1, b2, b3, b4, b5, b6, b7, relu, residual)
@@ -220,18 +219,18 @@ def _finish(target, j0, col, a0, a1, a2, a3, a4, a5, a6, a7, relu, residual):
         a0, a1, a2, a3 = vrelu(a0), vrelu(a1), vrelu(a2), vrelu(a3)
         a4, a5, a6, a7 = vrelu(a4), vrelu(a5), vrelu(a6), vrelu(a7)
     else:  # u = x + dx
-        a0, a1 = vadd(vload(residual[j0], col), a0), vadd(vload(residual[j0 + 1], col), a1)
-        a2, a3 = vadd(vload(residual[j0 + 2], col), a2), vadd(vload(residual[j0 + 3], col), a3)
-        a4, a5 = vadd(vload(residual[j0 + 4], col), a4), vadd(vload(residual[j0 + 5], col), a5)
-        a6, a7 = vadd(vload(residual[j0 + 6], col), a6), vadd(vload(residual[j0 + 7], col), a7)
-    vstore(target[j0], col, a0)
-    vstore(target[j0 + 1], col, a1)
-    vstore(target[j0 + 2], col, a2)
-    vstore(target[j0 + 3], col, a3)
-    vstore(target[j0 + 4], col, a4)
-    vstore(target[j0 + 5], col, a5)
-    vstore(target[j0 + 6], col, a6)
-    vstore(target[j0 + 7], col, a7)
+        a0, a1 = vadd(vload(residual, (j0, col)), a0), vadd(vload(residual, (j0 + 1, col)), a1)
+        a2, a3 = vadd(vload(residual, (j0 + 2, col)), a2), vadd(vload(residual, (j0 + 3, col)), a3)
+        a4, a5 = vadd(vload(residual, (j0 + 4, col)), a4), vadd(vload(residual, (j0 + 5, col)), a5)
+        a6, a7 = vadd(vload(residual, (j0 + 6, col)), a6), vadd(vload(residual, (j0 + 7, col)), a7)
+    vstore(target, (j0, col), a0)
+    vstore(target, (j0 + 1, col), a1)
+    vstore(target, (j0 + 2, col), a2)
+    vstore(target, (j0 + 3, col), a3)
+    vstore(target, (j0 + 4, col), a4)
+    vstore(target, (j0 + 5, col), a5)
+    vstore(target, (j0 + 6, col), a6)
+    vstore(target, (j0 + 7, col), a7)
 
 
 @numba.njit(cache=True, fastmath=FASTMATH, inline="always")
@@ -239,8 +238,8 @@ def _dense_one(source, col, n_in, weights, bias, j, target, out_col, relu, resid
     """One output row of 16 cells (the remainder when outputs are not a multiple of 8)."""
     acc = vsplat(bias[j])
     for k in range(n_in):
-        acc = vfma(acc, vsplat(weights[k, j]), vload(source[k], col))
-    vstore(target[j], out_col, vrelu(acc) if relu else vadd(vload(residual[j], out_col), acc))
+        acc = vfma(acc, vsplat(weights[k, j]), vload(source, (k, col)))
+    vstore(target, (j, out_col), vrelu(acc) if relu else vadd(vload(residual, (j, out_col)), acc))
 
 
 @numba.njit(cache=True, fastmath=FASTMATH, inline="always")
@@ -284,8 +283,9 @@ def _popcount16(bits):
 
 
 @numba.njit(cache=True, fastmath=FASTMATH, inline="always")
-def _fire_masks(rule, species_of, fire_threshold, key, y, x0, width, n_species, lane_species, masks):
-    """Per species, the 16-bit mask of cells ``(y, x0 ..)`` with a rule of that species that fire.
+def _fire_masks(rule, species_of, fire_threshold, key, y, x0, width, n_species, lane_species, masks, row, j):
+    """``masks[row, j, s]``: per species s, the 16-bit mask of cells ``(y, x0 ..)`` with a rule
+    of that species that fire.
 
     Returns the union of the masks. Branch-free, so that the hash runs on all lanes at once.
     """
@@ -296,7 +296,7 @@ def _fire_masks(rule, species_of, fire_threshold, key, y, x0, width, n_species, 
         for i in range(lanes):
             fires = (rule[y, x0 + i] > 0) & cell_fires(key, x0 + i, threshold)
             fired |= np.int64(fires) << i
-        masks[0] = fired
+        masks[row, j, 0] = fired
         return fired
     for i in range(lanes):
         o = rule[y, x0 + i]
@@ -307,7 +307,7 @@ def _fire_masks(rule, species_of, fire_threshold, key, y, x0, width, n_species, 
         m = 0
         for i in range(lanes):
             m |= np.int64(lane_species[i] == s) << i
-        masks[s] = m & fired
+        masks[row, j, s] = m & fired
     return fired
 
 
@@ -338,21 +338,21 @@ def _perceive_block(cur, nxt, rule, active, nonzero_rows, species_of, fire_thres
         for j in range(masks.shape[1]):
             x0 = j * LANES
             a = PAD + x0
-            mask = masks[y - y0, j]
-            fired = _fire_masks(rule, species_of, fire_threshold, key, y, x0, width, n_species, lane_species, mask)
-            start = starts[y - y0, j]
+            row = y - y0
+            fired = _fire_masks(rule, species_of, fire_threshold, key, y, x0, width, n_species, lane_species,
+                                masks, row, j)
             for s in range(n_species):
-                start[s] = counts[s]
-                counts[s] += _popcount16(mask[s])
+                starts[row, j, s] = counts[s]
+                counts[s] += _popcount16(masks[row, j, s])
             if fired == 0:
                 for c in range(channels):
-                    vstore(nxt[c, r], a, vload(cur[c, r], a))
+                    vstore(nxt, (c, r, a), vload(cur, (c, r, a)))
                 continue
             for c in range(channels):
-                up, mid, down = cur[c, r - 1], cur[c, r], cur[c, r + 1]
-                up_l, up_c, up_r = vload(up, a - 1), vload(up, a), vload(up, a + 1)
-                mid_l, mid_c, mid_r = vload(mid, a - 1), vload(mid, a), vload(mid, a + 1)
-                down_l, down_c, down_r = vload(down, a - 1), vload(down, a), vload(down, a + 1)
+                u, d = r - 1, r + 1  # the rows above and below
+                up_l, up_c, up_r = vload(cur, (c, u, a - 1)), vload(cur, (c, u, a)), vload(cur, (c, u, a + 1))
+                mid_l, mid_c, mid_r = vload(cur, (c, r, a - 1)), vload(cur, (c, r, a)), vload(cur, (c, r, a + 1))
+                down_l, down_c, down_r = vload(cur, (c, d, a - 1)), vload(cur, (c, d, a)), vload(cur, (c, d, a + 1))
                 # sobel_x = ((up_r - up_l) + 2 (mid_r - mid_l) + (down_r - down_l)) / 8
                 sx = vfma(vadd(vsub(up_r, up_l), vsub(down_r, down_l)), two, vsub(mid_r, mid_l))
                 sx = vmul(sx, eighth)
@@ -360,11 +360,11 @@ def _perceive_block(cur, nxt, rule, active, nonzero_rows, species_of, fire_thres
                 sy = vsub(vfma(vadd(down_l, down_r), two, down_c), vfma(vadd(up_l, up_r), two, up_c))
                 sy = vmul(sy, eighth)
                 for s in range(n_species):
-                    if mask[s] != 0:
-                        tile = tiles[s]
-                        vcompress(tile[c], start[s], mid_c, mask[s])
-                        vcompress(tile[channels + c], start[s], sx, mask[s])
-                        vcompress(tile[2 * channels + c], start[s], sy, mask[s])
+                    mask, start = masks[row, j, s], starts[row, j, s]
+                    if mask != 0:
+                        vcompress(tiles, (s, c, start), mid_c, mask)
+                        vcompress(tiles, (s, channels + c, start), sx, mask)
+                        vcompress(tiles, (s, 2 * channels + c, start), sy, mask)
 
 
 @numba.njit(cache=True, fastmath=FASTMATH, inline="always")
@@ -378,18 +378,19 @@ def _write_back(cur, nxt, active, updated, y0, y1, outs, masks, starts):
         r = y + RING
         for j in range(masks.shape[1]):
             a = PAD + j * LANES
-            mask, start = masks[y - y0, j], starts[y - y0, j]
+            row = y - y0
             fired = 0
             for s in range(n_species):
-                fired |= mask[s]
+                fired |= masks[row, j, s]
             if fired == 0:
                 continue
             for c in range(cur.shape[0]):
-                value = vload(cur[c, r], a)
+                value = vload(cur, (c, r, a))
                 for s in range(n_species):
-                    if mask[s] != 0 and c < updated[s]:
-                        value = vexpand(outs[s, c], start[s], mask[s], value)
-                vstore(nxt[c, r], a, value)
+                    mask = masks[row, j, s]
+                    if mask != 0 and c < updated[s]:
+                        value = vexpand(outs, (s, c, starts[row, j, s]), mask, value)
+                vstore(nxt, (c, r, a), value)
 
 
 @numba.njit(cache=True, fastmath=FASTMATH, parallel=True)
