@@ -89,19 +89,31 @@ def _ring_rows(mask, height, wrap):
 # --------------------------------------------------------------------------- alive masks
 
 
-@numba.njit(cache=True, fastmath=FASTMATH, parallel=True)
-def hot_rows(state, threshold, height, width, wrap, near1, near2):
+@numba.njit(cache=True, fastmath=FASTMATH, inline="always")
+def _hot_row(state, threshold, y, width, wrap, near1, near2):
     """``near_r[y + R, x] = any(alpha[y, x-r .. x+r] > threshold)`` for r = 1 and 2.
 
-    Reads the alpha plane with its ring, so both boundaries come out right.
+    Reads the alpha row with its ring columns, refreshed here for ``wrap`` (the ``zero`` ring
+    stays zero), so both boundaries come out right.
     """
+    r = y + RING
+    if wrap:
+        for i in range(RING):
+            state[3, r, PAD - RING + i] = state[3, r, PAD + (i - RING) % width]
+            state[3, r, PAD + width + i] = state[3, r, PAD + i % width]
+    alpha = state[3, r]
+    for x in range(width):
+        a = PAD + x
+        inner = (alpha[a - 1] > threshold) | (alpha[a] > threshold) | (alpha[a + 1] > threshold)
+        near1[r, x] = inner
+        near2[r, x] = inner | (alpha[a - 2] > threshold) | (alpha[a + 2] > threshold)
+
+
+@numba.njit(cache=True, fastmath=FASTMATH, parallel=True)
+def hot_rows(state, threshold, height, width, wrap, near1, near2):
+    """`_hot_row` for every row, then the masks' ring rows (zero, or wrapped)."""
     for y in prange(height):
-        alpha = state[3, y + RING]
-        for x in range(width):
-            a = PAD + x
-            inner = (alpha[a - 1] > threshold) | (alpha[a] > threshold) | (alpha[a + 1] > threshold)
-            near1[y + RING, x] = inner
-            near2[y + RING, x] = inner | (alpha[a - 2] > threshold) | (alpha[a + 2] > threshold)
+        _hot_row(state, threshold, y, width, wrap, near1, near2)
     _ring_rows(near1, height, wrap)
     _ring_rows(near2, height, wrap)
 
@@ -395,19 +407,22 @@ def _write_back(cur, nxt, active, updated, y0, y1, outs, masks, starts):
 
 @numba.njit(cache=True, fastmath=FASTMATH, parallel=True)
 def update_rows(cur, nxt, rule, active, nonzero_rows, species_of, w1, b1, w2, b2, fire_threshold, updated,
-                seed, step, height, width, tiles, outs, masks, starts, counts, lane_species, hidden):
-    """``nxt = cur + fire * MLP(perception(cur))`` for the fired cells that have a rule.
+                seed, step, height, width, threshold, wrap, near1, near2, tiles, outs, masks, starts, counts,
+                lane_species, hidden):
+    """``nxt = cur + fire * MLP(perception(cur))`` for the fired cells that have a rule, and
+    `near1`, `near2` of the result (`_hot_row`; their ring rows are left to the caller).
 
-    Rows go to threads in blocks of `ROW_BLOCK`, dealt cyclically. For each block: pack the
-    perception of the fired cells per species (`_perceive_block`), run each species' MLP over its
-    packed cells, 48 at a time (`_mlp`), and unpack the results into `nxt` (`_write_back`).
-    Scratch arrays have a leading band axis (one band per thread): ``tiles (B, S, 3C, N)``,
-    ``outs (B, S, C, N)``, ``masks`` and ``starts (B, ROW_BLOCK, chunks, S)``, ``counts (B, S)``,
-    ``lane_species (B, 16)``, ``hidden (B, Hd, 48)``.
+    Rows go to threads in blocks of `ROW_BLOCK`, dealt cyclically (a dynamic schedule would need
+    numba's thread ids, which cannot be cached).
+    For each block: pack the perception of the fired cells per species (`_perceive_block`), run
+    each species' MLP over its packed cells, 48 at a time (`_mlp`), and unpack the results into
+    `nxt` (`_write_back`). Scratch arrays have a leading band axis (one band per thread):
+    ``tiles (B, S, 3C, N)``, ``outs (B, S, C, N)``, ``masks`` and ``starts (B, ROW_BLOCK, chunks, S)``,
+    ``counts (B, S)``, ``lane_species (B, 16)``, ``hidden (B, Hd, 48)``.
     """
     n_species = w1.shape[0]
-    n_bands = tiles.shape[0]
     n_blocks = -(-height // ROW_BLOCK)
+    n_bands = tiles.shape[0]
     for band in prange(n_bands):
         for block in range(band, n_blocks, n_bands):
             y0 = block * ROW_BLOCK
@@ -419,6 +434,12 @@ def update_rows(cur, nxt, rule, active, nonzero_rows, species_of, w1, b1, w2, b2
                     _mlp(tiles[band, s], counts[band, s], w1[s], b1[s], w2[s], b2[s], updated[s], hidden[band],
                          outs[band, s])
             _write_back(cur, nxt, active, updated, y0, y1, outs[band], masks[band], starts[band])
+            for y in range(y0, y1):
+                if active[y]:
+                    _hot_row(nxt, threshold, y, width, wrap, near1, near2)
+                else:
+                    near1[y + RING, :] = 0
+                    near2[y + RING, :] = 0
 
 
 # --------------------------------------------------------------------------- life and ownership
@@ -555,9 +576,9 @@ def _step_all(cur, nxt, owner, w1, b1, w2, b2, fire_threshold, updated, species_
     hot_rows(cur, threshold, height, width, wrap, near1, near2)
     rule_rows(cur, owner, near1, near2, height, width, wrap, pre, rule, active)
     update_rows(cur, nxt, rule, active, nonzero_rows, species_of, w1, b1, w2, b2, fire_threshold, updated,
-                seed, step, height, width, tiles, outs, masks, starts, counts, lane_species, hidden)
-    if wrap:
-        refresh_ring(nxt, height, width, 3, 4)
-    hot_rows(nxt, threshold, height, width, wrap, near1, near2)
+                seed, step, height, width, threshold, wrap, near1, near2, tiles, outs, masks, starts, counts,
+                lane_species, hidden)
+    _ring_rows(near1, height, wrap)
+    _ring_rows(near2, height, wrap)
     settle_rows(nxt, owner, rule, active, pre, near1, species_of, identity_of, updated, height, width)
     nonzero_rows[:] = active
