@@ -6,9 +6,13 @@ Layout (format ``nca-world-recording``, version 1)::
                      text), height, width, channels (JSON list of recorded state channels), dtype,
                      every, complete (False until the run ends normally)
     /models/<name>   each species' model file, embedded (see `agents.modelfile`)
-    /frames          (N, H, W, len(channels)) uint8 (0..255 for 0..1) or float16, one frame a chunk
-    /owner           (N, H, W) uint16, one frame a chunk
-    /step            (N,) int64: the step of each frame; written last, so its length counts frames
+    /frames          (N, H, W, len(channels)) uint8 (0..255 for 0..1) or float16, one frame a chunk,
+                     compressed with LZ4 (HDF5 filter 32004; `import hdf5plugin` to read), gzip, lzf
+                     or not at all
+    /owner           (N, H, W) uint16, one frame a chunk, compressed the same way
+    /step            (N,) int64: the step of each frame; written at each flush after the frames it
+                     counts, so its length is the number of complete frames (frames and owner grow
+                     ahead of it while a run is being written)
     /events          (E,) JSON records (fixed-width bytes), every applied event with its step
     /metrics         (M, 10) float64 rows of `sim.metrics.COLUMNS`, every step and organism
     /keyframes/state (K, H, W, C) float32, /keyframes/owner (K, H, W), /keyframes/step (K,),
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 import json
 import queue
+import struct
 import threading
 import zlib
 from dataclasses import asdict, dataclass
@@ -31,13 +36,16 @@ from pathlib import Path
 from typing import Any
 
 import h5py
+import hdf5plugin  # registers the LZ4 filter with HDF5 (readers need it too)
+import lz4.block
 import numba
 import numpy as np
 
 from agents.errors import RecordingError
 from agents.modelfile import read_rule, write_rule
 from agents.spec import Rule
-from sim.metrics import COLUMNS
+from sim.core import PAD, RING
+from sim.metrics import COLUMNS, metric_rows
 from sim.world import Organism, World
 
 FORMAT = "nca-world-recording"
@@ -64,31 +72,60 @@ def chunk_shape(height: int, width: int, channels: int | None = None) -> tuple[i
 
 
 @numba.njit(cache=True, nogil=True, fastmath=True)
-def interleave_uint8(planes):
-    """``(n, H, W)`` float32 planes → ``(H, W, n)`` uint8 frame, ``round(clip(v, 0, 1) * 255)``."""
-    n, height, width = planes.shape
+def encode_uint8(buffer, channels, height, width):
+    """The chosen channels of a padded state buffer (`sim.core` layout) as an ``(H, W, n)``
+    uint8 frame, ``round(clip(v, 0, 1) * 255)``: one channel row at a time (vectorised), then
+    interleaved unless the row is empty."""
+    n = len(channels)
     out = np.empty((height, width, n), np.uint8)
+    row = np.empty((n, width), np.uint8)
     for y in range(height):
+        any_set = 0
+        for i in range(n):
+            source = buffer[channels[i], RING + y]
+            for x in range(width):
+                v = min(max(source[PAD + x], np.float32(0.0)), np.float32(1.0))
+                q = np.int32(v * np.float32(255.0) + np.float32(0.5))
+                row[i, x] = q
+                any_set |= q
+        if any_set == 0:  # an empty row (most of a sparse world)
+            out[y] = 0
+            continue
         for x in range(width):
-            for c in range(n):
-                v = min(max(planes[c, y, x], np.float32(0.0)), np.float32(1.0))
-                out[y, x, c] = np.uint8(v * np.float32(255.0) + np.float32(0.5))
+            for i in range(n):
+                out[y, x, i] = row[i, x]
     return out
 
 
-def quantise(planes: np.ndarray, dtype: str) -> np.ndarray:
-    """A frame as stored, ``(H, W, n)`` from ``(n, H, W)`` planes: uint8 (0..255 for 0..1) or float16."""
+def encode_frame(buffer: np.ndarray, channels: np.ndarray, height: int, width: int, dtype: str) -> np.ndarray:
+    """A frame as stored, ``(H, W, n)``: uint8 (0..255 for 0..1) or float16."""
     if dtype == "uint8":
-        return interleave_uint8(np.ascontiguousarray(planes, dtype=np.float32))
-    return np.ascontiguousarray(planes.transpose(1, 2, 0), dtype=np.float16)
+        return encode_uint8(buffer, channels, height, width)
+    interior = buffer[channels, RING : RING + height, PAD : PAD + width]
+    return np.ascontiguousarray(interior.transpose(1, 2, 0), dtype=np.float16)
+
+
+def lz4_chunk(data: np.ndarray) -> bytes:
+    """`data` compressed as the HDF5 LZ4 filter (id 32004) stores a chunk: the total size
+    (big-endian uint64), the block size (uint32), then one block: its size (uint32) and bytes."""
+    raw = memoryview(np.ascontiguousarray(data)).cast("B")
+    packed = lz4.block.compress(raw, store_size=False)
+    if len(packed) >= len(raw):  # the filter stores an incompressible block as it is
+        packed = raw.tobytes()
+    return struct.pack(">QII", len(raw), len(raw), len(packed)) + packed
+
+
+CODECS = {"lz4": hdf5plugin.LZ4(), "gzip": {"compression": "gzip", "compression_opts": GZIP_LEVEL},
+          "lzf": {"compression": "lzf"}, "none": {}}
+CHUNK_ENCODERS = {"lz4": lz4_chunk, "gzip": lambda data: zlib.compress(np.ascontiguousarray(data), GZIP_LEVEL)}
 
 
 class Recorder:
     """Writes one recording; use as a context manager (an exception leaves ``complete`` False)."""
 
     def __init__(self, path: Path, world: World, *, scenario_text: str, channels: list[int],
-                 dtype: str = "uint8", compression: str = "gzip", every: int = 1,
-                 keyframe_every: int = 100, flush_every: int = 10,
+                 dtype: str = "uint8", compression: str = "lz4", every: int = 1,
+                 keyframe_every: int = 250, flush_every: int = 50,
                  prefix: tuple[Recording, int] | None = None) -> None:
         self.path, self.world, self.channels = path, world, channels
         self.dtype, self.compression, self.every = dtype, compression, every
@@ -101,6 +138,14 @@ class Recorder:
         if prefix is not None:
             self._copy_prefix(*prefix)
         self.file.swmr_mode = True
+        self._datasets = {name: self.file[name] for name in ("frames", "owner")}
+        self._allocated = self.frames  # frames and owner grow ahead, by `flush_every` frames
+        self._steps: list[int] = []  # written at each flush, after the frames they count
+        self._rows: list[np.ndarray] = []
+        self._channel_index = np.array(channels, np.int64)
+        self._reading: np.ndarray | None = None  # the state buffer the writer has yet to read
+        self._read = threading.Event()
+        self._read.set()
         self._queue: queue.Queue = queue.Queue(maxsize=64)
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._write_loop, name="nca-world-recorder", daemon=True)
@@ -120,8 +165,7 @@ class Recorder:
         for name, rule in world.rules.items():
             write_rule(f.create_group(f"models/{name}"), rule)
         store = np.uint8 if self.dtype == "uint8" else np.float16
-        codec = {"gzip": {"compression": "gzip", "compression_opts": GZIP_LEVEL},
-                 "lzf": {"compression": "lzf"}, "none": {}}[self.compression]
+        codec = CODECS[self.compression]
         n = len(self.channels)
         f.create_dataset("frames", (0, h, w, n), store, maxshape=(None, h, w, n), chunks=chunk_shape(h, w, n), **codec)
         f.create_dataset("owner", (0, h, w), OWNER_DTYPE, maxshape=(None, h, w), chunks=chunk_shape(h, w), **codec)
@@ -131,9 +175,9 @@ class Recorder:
                          chunks=(4096, len(COLUMNS)))
         c = world.channels
         f.create_dataset("keyframes/state", (0, h, w, c), np.float32, maxshape=(None, h, w, c),
-                         chunks=chunk_shape(h, w, c), compression="gzip", compression_opts=GZIP_LEVEL)
+                         chunks=chunk_shape(h, w, c), **codec)
         f.create_dataset("keyframes/owner", (0, h, w), np.int32, maxshape=(None, h, w), chunks=chunk_shape(h, w),
-                         compression="gzip", compression_opts=GZIP_LEVEL)
+                         **codec)
         f.create_dataset("keyframes/step", (0,), np.int64, maxshape=(None,), chunks=(256,))
         f.create_dataset("keyframes/events_before", (0,), np.int64, maxshape=(None,), chunks=(256,))
         f.create_dataset("keyframes/organisms", (0,), h5py.string_dtype(), maxshape=(None,), chunks=(256,))
@@ -168,14 +212,35 @@ class Recorder:
 
     # ------------------------------------------------------------------ what the run calls
 
-    def observe(self, world: World, metrics: np.ndarray) -> None:
-        """Record the world at its current step: metrics always, a frame and a keyframe when due."""
+    def observe(self, world: World, *, in_place: bool = False) -> None:
+        """Record the world at its current step: metrics always, a frame and a keyframe when due.
+
+        The writer thread reads a copy of the recorded channels, or with `in_place` the state
+        buffer itself while the world takes its next step into the other one: then the caller
+        must call `before_change` before changing the world (`sim.runner.Run` does).
+        """
+        self._read.wait()
         step = world.step_count
-        self._put(("metrics", metrics))
-        if step % self.every == 0:  # copy now (cheap, channel planes); quantise in the writer thread
-            self._put(("frame", step, world.planes(self.channels), world.owner.astype(OWNER_DTYPE)))
+        current, _ = world.padded()
+        if in_place:
+            source, channels, alpha = current, self._channel_index, 3
+            self._reading = current
+        else:
+            needed = sorted({*self.channels, 3})
+            source = current[needed]
+            channels = np.array([needed.index(c) for c in self.channels], np.int64)
+            alpha = needed.index(3)
+        self._read.clear()
+        self._put(("observe", step, source, channels, alpha, world.owner.astype(OWNER_DTYPE),
+                   len(world.organisms), step % self.every == 0))
         if step % self.keyframe_every == 0:
             self.keyframe(world)
+
+    def before_change(self, buffer: np.ndarray) -> None:
+        """Wait until the writer has read `buffer`, if it was handed over by `observe` and is
+        still unread: call before writing to a state buffer (a step, an event)."""
+        if self._reading is buffer:
+            self._read.wait()
 
     def keyframe(self, world: World) -> None:
         """A full-precision copy of the world, from which a run resumes bit-exactly."""
@@ -227,22 +292,20 @@ class Recorder:
                     batch.append(self._queue.get())
                 done = batch[-1] is None
                 self._write_batch([item for item in batch if item is not None])
-            self.file.flush()
+            self._flush()
+            self._trim()
         except BaseException as error:
             self._error = error
+            self._read.set()  # never leave the run waiting
             while self._queue.get() is not None:  # drain so the run never blocks
                 pass
 
     def _write_batch(self, batch: list[tuple]) -> None:
-        """Write queued items: each kind in order, with one resize per dataset and batch."""
-        frames = [item[1:] for item in batch if item[0] == "frame"]
-        if frames:
-            self._write_frames(frames)
-        rows = [item[1] for item in batch if item[0] == "metrics"]
-        if rows:
-            self._extend("metrics", np.concatenate(rows))
+        """Write queued items in order: observations, events and keyframes."""
         for item in batch:
-            if item[0] == "event":
+            if item[0] == "observe":
+                self._write_observation(*item[1:])
+            elif item[0] == "event":
                 self._extend("events", np.array([item[1]], dtype=f"S{EVENT_BYTES}"))
             elif item[0] == "keyframe":
                 self._write_keyframe(*item[1:])
@@ -253,23 +316,50 @@ class Recorder:
         dataset.resize(n + len(rows), axis=0)
         dataset[n:] = rows
 
-    def _write_frames(self, frames: list[tuple[int, np.ndarray, np.ndarray]]) -> None:
-        first = self.frames
+    def _write_observation(self, step: int, buffer: np.ndarray, channels: np.ndarray, alpha: int,
+                           owner: np.ndarray, n_organisms: int, frame_due: bool) -> None:
+        """Read the handed-over state (metrics, the frame), release it, then compress and write."""
+        height, width = owner.shape
+        alpha_plane = buffer[alpha, RING : RING + height, PAD : PAD + width]
+        self._rows.append(metric_rows(step, owner, alpha_plane, n_organisms))
+        frame = encode_frame(buffer, channels, height, width, self.dtype) if frame_due else None
+        self._reading = None
+        self._read.set()
+        if frame is not None:
+            self._write_frame(step, frame, owner)
+
+    def _write_frame(self, step: int, frame: np.ndarray, owner: np.ndarray) -> None:
+        index = self.frames
+        if index >= self._allocated:
+            self._allocated += self.flush_every
+            for name in ("frames", "owner"):
+                self._datasets[name].resize(self._allocated, axis=0)
+        encoder = CHUNK_ENCODERS.get(self.compression)
+        for name, data in (("frames", frame), ("owner", owner)):
+            dataset = self._datasets[name]
+            if encoder is not None:  # compress here (the codecs release the GIL), write the chunk as is
+                dataset.id.write_direct_chunk((index,) + (0,) * data.ndim, encoder(data))
+            else:
+                dataset[index] = data
+        self.frames += 1
+        self._steps.append(step)
+        if self.frames % self.flush_every == 0:
+            self._flush()
+
+    def _flush(self) -> None:
+        """Append the pending metrics and frame steps (``step`` last: it counts complete frames)."""
+        if self._rows:
+            self._extend("metrics", np.concatenate(self._rows))
+            self._rows = []
+        if self._steps:
+            self._extend("step", np.array(self._steps, np.int64))
+            self._steps = []
+        self.file.flush()
+
+    def _trim(self) -> None:
+        """Drop the frames allocated ahead but never written."""
         for name in ("frames", "owner"):
-            self.file[name].resize(first + len(frames), axis=0)
-        for i, (_, planes, owner) in enumerate(frames):
-            frame = quantise(planes, self.dtype)
-            for name, data in (("frames", frame), ("owner", owner)):
-                dataset = self.file[name]
-                if self.compression == "gzip":  # compress here (zlib releases the GIL), write the chunk as is
-                    offset = (first + i,) + (0,) * data.ndim
-                    dataset.id.write_direct_chunk(offset, zlib.compress(np.ascontiguousarray(data), GZIP_LEVEL))
-                else:
-                    dataset[first + i] = data
-        self._extend("step", np.array([step for step, _, _ in frames], np.int64))  # last: counts complete frames
-        self.frames += len(frames)
-        if self.frames // self.flush_every > first // self.flush_every:
-            self.file.flush()
+            self._datasets[name].resize(self.frames, axis=0)
 
     def _write_keyframe(self, step: int, state: np.ndarray, owner: np.ndarray, organisms: str,
                         events_before: int) -> None:
@@ -278,7 +368,7 @@ class Recorder:
         self._extend("keyframes/owner", owner[None])
         self._extend("keyframes/organisms", np.array([organisms], dtype=object))
         self._extend("keyframes/step", np.array([step], np.int64))
-        self.file.flush()
+        self._flush()
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,6 @@ from typing import Any
 
 from agents.errors import RecordingError
 from sim import events as event_ops
-from sim.metrics import measure
 from sim.recorder import Recorder, Recording, open_recording, recorded_channels
 from sim.scenario import Scenario, Spawn, load_scenario_text
 from sim.world import World
@@ -61,6 +60,8 @@ class Run:
 
     def apply(self, event: Any, source: str) -> dict[str, Any]:
         """Apply one event now and log it."""
+        if self.recorder is not None:
+            self.recorder.before_change(self.world.padded()[0])
         effect = event_ops.apply(self.world, event, self.applied_this_step)
         self.applied_this_step += 1
         record = event_ops.record_of(event, self.world.step_count, effect, source)
@@ -82,10 +83,12 @@ class Run:
     def observe(self) -> None:
         """Hand the current state to the recorder."""
         if self.recorder is not None:
-            self.recorder.observe(self.world, measure(self.world))
+            self.recorder.observe(self.world, in_place=True)
 
     def step(self) -> None:
         """Advance the world one step."""
+        if self.recorder is not None:
+            self.recorder.before_change(self.world.padded()[1])
         self.world.step()
         self.applied_this_step = 0
 

@@ -192,9 +192,9 @@ class RecordSection(Strict):
     every: int = Field(1, ge=1)
     channels: Literal["rgba", "rgba+identity", "all"] | list[int] = "rgba+identity"
     dtype: Literal["uint8", "float16"] = "uint8"
-    compression: Literal["gzip", "lzf", "none"] = "gzip"
-    keyframe_every: int = Field(100, ge=1)
-    flush_every: int = Field(10, ge=1)
+    compression: Literal["lz4", "gzip", "lzf", "none"] = "lz4"
+    keyframe_every: int = Field(250, ge=1)
+    flush_every: int = Field(50, ge=1)
 
 
 class ScenarioFile(Strict):

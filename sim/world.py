@@ -93,6 +93,11 @@ class World:
         return self._buffers[0][list(channels), core.RING : core.RING + self.height,
                                 core.PAD : core.PAD + self.width]
 
+    def padded(self) -> tuple[np.ndarray, np.ndarray]:
+        """The padded state buffers (layout of `sim.core`): the current state, and the one the next
+        step writes. For readers that must not copy (the recorder); do not write to them."""
+        return self._buffers[0], self._buffers[1]
+
     @property
     def rgba(self) -> np.ndarray:
         """Premultiplied RGBA, ``(H, W, 4)`` copy."""

@@ -11,7 +11,6 @@ from sim import analysis as analysis_module
 from sim.analysis import analyze, contact_lengths
 from sim.cli import main
 from sim.events import record_of
-from sim.metrics import measure
 from sim.recorder import Recorder
 from sim.scenario import CutCircle, Spawn
 from sim.world import World
@@ -42,7 +41,7 @@ def synthetic(path: Path, frames, positions, events=(), size=(40, 60)) -> Path:
                     recorder.event(record_of(event, step, {}, "scenario"))
             world.state[:] = state
             world.owner[:] = owner
-            recorder.observe(world, measure(world))
+            recorder.observe(world)
     return path
 
 
