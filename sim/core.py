@@ -453,30 +453,30 @@ def settle_rows(nxt, owner, rule, active, pre, near1, species_of, identity_of, u
     that were not `active` are already zero and only lose their owners.
     """
     channels = nxt.shape[0]
+    frozen = updated.min() < channels  # a species whose rule leaves identity channels alone
     for y in prange(height):
         r = y + RING
         if not active[y]:
             owner[y, :] = 0
             continue
+        living = 0
         for x in range(width):
             life = pre[y, x] & (near1[r - 1, x] | near1[r, x] | near1[r + 1, x])
             pre[y, x] = life
-            if life:
-                o = owner[y, x]
-                owner[y, x] = o if o > 0 else rule[y, x]
-            else:
-                owner[y, x] = 0
-        for c in range(channels):
-            row = nxt[c, r]
-            for x in range(width):
-                if not pre[y, x]:
-                    row[PAD + x] = 0.0
-        for x in range(width):
+            living += life
             o = owner[y, x]
-            if o > 0:
-                first = updated[species_of[o]]
-                for c in range(first, channels):
-                    nxt[c, r, PAD + x] = identity_of[o, c]
+            owner[y, x] = (o if o > 0 else rule[y, x]) if life else 0
+        if living < width:  # a row where every cell lives has nothing to clear
+            for c in range(channels):
+                for x in range(width):
+                    if not pre[y, x]:
+                        nxt[c, r, PAD + x] = 0.0
+        if frozen:
+            for x in range(width):
+                o = owner[y, x]
+                if o > 0:
+                    for c in range(updated[species_of[o]], channels):
+                        nxt[c, r, PAD + x] = identity_of[o, c]
 
 
 # --------------------------------------------------------------------------- the public step
