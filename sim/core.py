@@ -1,6 +1,6 @@
 """The numba inference core: one step of a whole world, many organisms, many species.
 
-Arrays (plain; nothing here validates or raises — `step_world` checks its input once):
+Arrays (plain; nothing here validates or raises — `step` checks its input once):
 
 - ``cur``, ``nxt``: float32 ``(C, H + 2R, PAD + W' + LANES)``, channel-planar with a ring of
   ``R = 2`` cells: cell ``(y, x)`` channel ``c`` lives at ``[c, y + R, PAD + x]``. The ring is
@@ -18,15 +18,16 @@ One step (Mordvintsev et al. 2020, with one rule per cell):
 1. ``hot = alpha > t``; ``pre = maxpool3(hot)``; ``halo = maxpool5(hot)``.
 2. The rule of a cell in ``halo``: its owner's, or if unowned the owner of its highest-alpha owned
    neighbour in the 3x3 window (ties: raster order), else in the 5x5 window.
-3. ``u = x + fire * (W2^T relu(W1^T p(x) + b1) + b2)`` for every fired cell with a rule; the MLP
-   runs on 16 fired cells at a time (`sim.simd`). Unfired cells keep ``u = x``.
+3. ``u = x + fire * (W2^T relu(W1^T p(x) + b1) + b2)`` for every fired cell with a rule; the
+   fired cells of a block of rows are packed per species and the MLP runs on up to 48 of them
+   at a time (`sim.simd`). Unfired cells keep ``u = x``.
 4. ``post = maxpool3(u_alpha > t)``; ``life = pre & post``; ``x' = u * life``; the frozen
    identity channels of living cells are set to their organism's identity.
 5. Ownership: a living cell keeps its owner, a new one takes its rule's owner, a dead one has none.
 
 Cells farther than 2 from every hot cell are zero after the step and are never computed.
-Each thread writes only its own rows and a cell's arithmetic does not depend on the lane or
-thread that computes it, so results do not depend on the thread count.
+Each thread writes only its own rows, blocks do not depend on the thread count, and a cell's
+arithmetic does not depend on the lane or batch that computes it, so neither do the results.
 """
 
 from __future__ import annotations

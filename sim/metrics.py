@@ -5,8 +5,6 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from sim.world import World
-
 COLUMNS = ("step", "organism", "alive", "mass", "centroid_y", "centroid_x", "top", "left", "bottom", "right")
 
 
@@ -43,11 +41,6 @@ def organism_sums(owner, alpha, n_organisms):
             out[k, 6] = max(out[k, 6], y)
             out[k, 7] = max(out[k, 7], x - 1)
     return out
-
-
-def measure(world: World) -> np.ndarray:
-    """One row per organism: the `COLUMNS` of the world's current step (centroid NaN when dead)."""
-    return metric_rows(world.step_count, world.owner, world.alpha, len(world.organisms))
 
 
 def metric_rows(step: int, owner: np.ndarray, alpha: np.ndarray, n_organisms: int) -> np.ndarray:

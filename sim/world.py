@@ -88,11 +88,6 @@ class World:
                                     core.PAD : core.PAD + self.width]
         return interior.transpose(1, 2, 0)
 
-    def planes(self, channels: Sequence[int]) -> np.ndarray:
-        """A copy of the chosen channels as contiguous planes, ``(len(channels), H, W)``."""
-        return self._buffers[0][list(channels), core.RING : core.RING + self.height,
-                                core.PAD : core.PAD + self.width]
-
     def padded(self) -> tuple[np.ndarray, np.ndarray]:
         """The padded state buffers (layout of `sim.core`): the current state, and the one the next
         step writes. For readers that must not copy (the recorder); do not write to them."""
