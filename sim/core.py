@@ -49,6 +49,15 @@ BLOCK = 8  # outputs computed together in the MLP ...
 BATCH = 3 * LANES  # ... for up to 48 cells: 24 vector accumulators in registers
 
 
+def aligned_zeros(shape: tuple[int, ...], dtype: type = np.float32, alignment: int = 64) -> np.ndarray:
+    """Zeros whose first element starts a cache line, so that the 16-lane vectors the kernels
+    read at multiples of 16 elements never straddle two lines (numpy only aligns to 16 bytes)."""
+    size = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    raw = np.zeros(size + alignment, np.uint8)
+    offset = -raw.ctypes.data % alignment
+    return raw[offset : offset + size].view(dtype).reshape(shape)
+
+
 def padded_shape(channels: int, height: int, width: int) -> tuple[int, int, int]:
     """Shape of a padded state buffer for a ``height x width`` world."""
     chunks = -(-width // LANES)
@@ -529,13 +538,13 @@ def make_scratch(channels: int, hidden: int, n_species: int, height: int, width:
         pre=np.zeros((height, width), np.uint8),
         rule=np.zeros((height, width), np.int32),
         active=np.zeros(height, np.uint8),
-        tiles=np.zeros((bands, n_species, 3 * channels, capacity), np.float32),
-        outs=np.zeros((bands, n_species, channels, capacity), np.float32),
+        tiles=aligned_zeros((bands, n_species, 3 * channels, capacity)),
+        outs=aligned_zeros((bands, n_species, channels, capacity)),
         masks=np.zeros((bands, ROW_BLOCK, chunks, n_species), np.int64),
         starts=np.zeros((bands, ROW_BLOCK, chunks, n_species), np.int64),
         counts=np.zeros((bands, n_species), np.int64),
         lane_species=np.zeros((bands, LANES), np.int64),
-        hidden=np.zeros((bands, hidden, BATCH), np.float32),
+        hidden=aligned_zeros((bands, hidden, BATCH)),
     )
 
 

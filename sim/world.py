@@ -63,7 +63,7 @@ class World:
         self._species_names = list(species)
         self._tables = _stack_species(rules)
         shape = core.padded_shape(self.channels, height, width)
-        self._buffers = [np.zeros(shape, np.float32), np.zeros(shape, np.float32)]
+        self._buffers = [core.aligned_zeros(shape), core.aligned_zeros(shape)]
         # per buffer, the rows that may hold non-zero values (lets a step skip empty rows)
         self._nonzero_rows = [np.ones(height, np.uint8), np.ones(height, np.uint8)]
         self.owner = np.zeros((height, width), np.int32)
