@@ -564,13 +564,23 @@ def step(cur: np.ndarray, nxt: np.ndarray, owner: np.ndarray, species: Species,
         raise ValueError(f"state buffers must have shape {padded_shape(channels, height, width)}")
     if species.w1.shape[1] != 3 * channels or species.w2.shape[2] != channels:
         raise ValueError("species weights do not match the state's channel count")
-    if owner.size and not 0 <= owner.min() <= owner.max() < len(organisms.species_of):
-        raise ValueError(f"owner map holds organism numbers outside 0..{len(organisms.species_of) - 1}")
     s = scratch
-    _step_all(cur, nxt, owner, species.w1, species.b1, species.w2, species.b2, species.fire_threshold,
+    stepped = _step_all(cur, nxt, owner, species.w1, species.b1, species.w2, species.b2, species.fire_threshold,
               species.updated, organisms.species_of, organisms.identity_of, np.float32(threshold), wrap,
               seed, step_index, nonzero_rows, s.near1, s.near2, s.pre, s.rule, s.active, s.tiles, s.outs,
               s.masks, s.starts, s.counts, s.lane_species, s.hidden)
+    if not stepped:
+        raise ValueError(f"owner map holds organism numbers outside 0..{len(organisms.species_of) - 1}")
+
+
+@numba.njit(cache=True, nogil=True)
+def _owners_known(owner, n_organisms):
+    """Whether every owner number is in ``0 .. n_organisms - 1`` (a rule lookup needs it)."""
+    ok = True
+    for y in range(owner.shape[0]):
+        for x in range(owner.shape[1]):
+            ok &= (owner[y, x] >= 0) & (owner[y, x] < n_organisms)
+    return ok
 
 
 @numba.njit(cache=True, nogil=True)
@@ -578,7 +588,10 @@ def _step_all(cur, nxt, owner, w1, b1, w2, b2, fire_threshold, updated, species_
               threshold, wrap, seed, step, nonzero_rows, near1, near2, pre, rule, active, tiles, outs,
               masks, starts, counts, lane_species, hidden):
     """The passes of one step in order: one call from Python (dispatch costs add up at 1000+
-    steps/s), without the GIL, so that the recorder's thread writes while the world steps."""
+    steps/s), without the GIL, so that the recorder's thread writes while the world steps.
+    Returns False, changing nothing, when the owner map names an unknown organism."""
+    if not _owners_known(owner, len(species_of)):
+        return False
     height, width = owner.shape
     channels = cur.shape[0]
     if wrap:
@@ -592,3 +605,4 @@ def _step_all(cur, nxt, owner, w1, b1, w2, b2, fire_threshold, updated, species_
     _ring_rows(near2, height, wrap)
     settle_rows(nxt, owner, rule, active, pre, near1, species_of, identity_of, updated, height, width)
     nonzero_rows[:] = active
+    return True
