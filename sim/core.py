@@ -68,12 +68,12 @@ def padded_shape(channels: int, height: int, width: int) -> tuple[int, int, int]
 
 
 @numba.njit(cache=True, fastmath=FASTMATH)
-def refresh_ring(state, height, width, first_channel, last_channel):
-    """Copy the opposite edges into the ring (``wrap`` boundary) for channels first..last-1.
+def refresh_ring(state, height, width):
+    """Copy the opposite edges into the ring (``wrap`` boundary) of every channel.
 
     Rows first, then columns over all rows, so the corners hold the diagonal cells.
     """
-    for c in range(first_channel, last_channel):
+    for c in range(state.shape[0]):
         plane = state[c]
         for r in range(RING):
             plane[r, PAD : PAD + width] = plane[RING + (r - RING) % height, PAD : PAD + width]
@@ -593,9 +593,8 @@ def _step_all(cur, nxt, owner, w1, b1, w2, b2, fire_threshold, updated, species_
     if not _owners_known(owner, len(species_of)):
         return False
     height, width = owner.shape
-    channels = cur.shape[0]
     if wrap:
-        refresh_ring(cur, height, width, 0, channels)
+        refresh_ring(cur, height, width)
     hot_rows(cur, threshold, height, width, wrap, near1, near2)
     rule_rows(cur, owner, near1, near2, height, width, wrap, pre, rule, active)
     update_rows(cur, nxt, rule, active, nonzero_rows, species_of, w1, b1, w2, b2, fire_threshold, updated,

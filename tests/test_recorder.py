@@ -1,10 +1,13 @@
 """The recorder's chunk codecs and its hand-over of the world's state to the writer thread."""
 
+import time
+
 import h5py
 import hdf5plugin
 import numpy as np
 import pytest
 
+import sim.recorder as recorder_module
 from agents.spec import RuleSpec
 from sim.recorder import Recorder, lz4_chunk, open_recording
 from sim.world import World
@@ -63,23 +66,38 @@ def test_every_codec_and_both_hand_overs_record_the_same_run(tmp_path):
         recording.close()
 
 
-def test_a_change_right_after_observing_is_not_seen_by_the_frame(tmp_path):
-    """The frame of step t shows step t, even when the world is cut at once (a copy is read)."""
-    world = grown_world()
-    expected = (np.clip(world.state[:, :, :4], 0, 1) * 255 + 0.5).astype(np.uint8)
-    with Recorder(tmp_path / "cut.h5", world, scenario_text="", channels=[0, 1, 2, 3]) as recorder:
-        recorder.observe(world)
-        world.state[:] = 0
-    with open_recording(tmp_path / "cut.h5") as recording:
-        np.testing.assert_array_equal(recording.file["frames"][0], expected)
+@pytest.fixture
+def slow_writer(monkeypatch):
+    """A writer thread that takes 0.2 s to encode a frame, so a change made too early shows."""
+    encode = recorder_module.encode_frame
+
+    def slow(*args):
+        time.sleep(0.2)
+        return encode(*args)
+
+    monkeypatch.setattr(recorder_module, "encode_frame", slow)
 
 
-def test_before_change_waits_for_an_in_place_read(tmp_path):
-    world = grown_world()
+def first_frame_after_zeroing(path, world, in_place, wait):
     expected = (np.clip(world.state[:, :, :4], 0, 1) * 255 + 0.5).astype(np.uint8)
-    with Recorder(tmp_path / "wait.h5", world, scenario_text="", channels=[0, 1, 2, 3]) as recorder:
-        recorder.observe(world, in_place=True)
-        recorder.before_change(world.padded()[0])
+    with Recorder(path, world, scenario_text="", channels=[0, 1, 2, 3]) as recorder:
+        recorder.observe(world, in_place=in_place)
+        if wait:
+            recorder.before_change(world.padded()[0])
         world.state[:] = 0
-    with open_recording(tmp_path / "wait.h5") as recording:
-        np.testing.assert_array_equal(recording.file["frames"][0], expected)
+    with open_recording(path) as recording:
+        return recording.file["frames"][0], expected
+
+
+def test_a_change_right_after_observing_is_not_seen_by_the_frame(tmp_path, slow_writer):
+    """The frame of step t shows step t even when the world is cut at once (a copy is read)."""
+    frame, expected = first_frame_after_zeroing(tmp_path / "copy.h5", grown_world(), in_place=False, wait=False)
+    np.testing.assert_array_equal(frame, expected)
+
+
+def test_before_change_waits_for_an_in_place_read(tmp_path, slow_writer):
+    frame, expected = first_frame_after_zeroing(tmp_path / "wait.h5", grown_world(), in_place=True, wait=True)
+    np.testing.assert_array_equal(frame, expected)
+    # without the wait the writer reads the buffer after it was zeroed: the hand-over is real
+    frame, _ = first_frame_after_zeroing(tmp_path / "race.h5", grown_world(), in_place=True, wait=False)
+    assert not frame.any()
