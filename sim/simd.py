@@ -40,7 +40,7 @@ class F32x16Model(models.PrimitiveModel):
         super().__init__(dmm, fe_type, _VECTOR)
 
 
-def _element_pointer(context, builder, array_type, array, index_type, index):
+def element_pointer(context, builder, array_type, array, index_type, index):
     """Pointer to ``array[index]`` of a C-contiguous array; `index` is an integer (1-D) or a
     tuple of integers, one per dimension. Indexing the element directly, rather than a row
     view, keeps numba from counting references in hot loops (an atomic add per view)."""
@@ -55,12 +55,12 @@ def _element_pointer(context, builder, array_type, array, index_type, index):
 
 @intrinsic
 def vload(typingctx, array, index):
-    """``array[index : index + 16]`` of a float32 array as a vector (`index`: see `_element_pointer`;
+    """``array[index : index + 16]`` of a float32 array as a vector (`index`: see `element_pointer`;
     the 16 elements run along the last axis)."""
     signature = f32x16(array, index)
 
     def codegen(context, builder, sig, args):
-        pointer = _element_pointer(context, builder, sig.args[0], args[0], sig.args[1], args[1])
+        pointer = element_pointer(context, builder, sig.args[0], args[0], sig.args[1], args[1])
         return builder.load(builder.bitcast(pointer, _VECTOR.as_pointer()), align=4)
 
     return signature, codegen
@@ -72,7 +72,7 @@ def vstore(typingctx, array, index, vector):
     signature = types.void(array, index, vector)
 
     def codegen(context, builder, sig, args):
-        pointer = _element_pointer(context, builder, sig.args[0], args[0], sig.args[1], args[1])
+        pointer = element_pointer(context, builder, sig.args[0], args[0], sig.args[1], args[1])
         builder.store(args[2], builder.bitcast(pointer, _VECTOR.as_pointer()), align=4)
 
     return signature, codegen
@@ -89,7 +89,7 @@ def vcompress(typingctx, array, index, vector, bits):
     signature = types.void(array, index, vector, bits)
 
     def codegen(context, builder, sig, args):
-        pointer = _element_pointer(context, builder, sig.args[0], args[0], sig.args[1], args[1])
+        pointer = element_pointer(context, builder, sig.args[0], args[0], sig.args[1], args[1])
         mask = builder.bitcast(builder.trunc(args[3], ir.IntType(LANES)), _MASK)
         function = cgutils.get_or_insert_function(
             builder.module,
@@ -112,7 +112,7 @@ def vexpand(typingctx, array, index, bits, passthru):
     signature = f32x16(array, index, bits, f32x16)
 
     def codegen(context, builder, sig, args):
-        pointer = _element_pointer(context, builder, sig.args[0], args[0], sig.args[1], args[1])
+        pointer = element_pointer(context, builder, sig.args[0], args[0], sig.args[1], args[1])
         mask = builder.bitcast(builder.trunc(args[2], ir.IntType(LANES)), _MASK)
         function = cgutils.get_or_insert_function(
             builder.module,
@@ -182,5 +182,21 @@ def vrelu(typingctx, a):
         zero = ir.Constant(_VECTOR, [0.0] * LANES)
         positive = builder.fcmp_ordered(">", args[0], zero)
         return builder.select(positive, args[0], zero)
+
+    return signature, codegen
+
+
+@intrinsic
+def fetch_add(typingctx, array, index, value):
+    """Atomically ``old = array[index]; array[index] += value``; returns ``old`` (int64 array).
+
+    Threads that take work items from one shared counter balance their load without numba's
+    thread ids (functions that use those cannot be cached).
+    """
+    signature = types.int64(array, index, types.int64)
+
+    def codegen(context, builder, sig, args):
+        pointer = element_pointer(context, builder, sig.args[0], args[0], sig.args[1], args[1])
+        return builder.atomic_rmw("add", pointer, args[2], "monotonic")
 
     return signature, codegen
