@@ -39,12 +39,12 @@ import numpy as np
 from numba import prange
 
 from agents.firing import cell_fires, row_key
-from sim.simd import LANES, vadd, vcompress, vexpand, vfma, vload, vmul, vrelu, vsplat, vstore, vsub
+from sim.simd import LANES, fetch_add, vadd, vcompress, vexpand, vfma, vload, vmul, vrelu, vsplat, vstore, vsub
 
 FASTMATH = True
 RING = 2  # ring width: the 5x5 halo window reads two cells past the edge
 PAD = LANES  # left margin of a padded row, so that vector loads at x - 1 stay in bounds
-ROW_BLOCK = 8  # rows a thread takes at a time; blocks are dealt to threads cyclically
+ROW_BLOCK = 8  # rows a thread takes at a time, from a shared counter
 BLOCK = 8  # outputs computed together in the MLP ...
 BATCH = 3 * LANES  # ... for up to 48 cells: 24 vector accumulators in registers
 
@@ -418,12 +418,14 @@ def _write_back(cur, nxt, active, updated, y0, y1, outs, masks, starts):
 @numba.njit(cache=True, fastmath=FASTMATH, parallel=True)
 def update_rows(cur, nxt, rule, active, nonzero_rows, species_of, w1, b1, w2, b2, fire_threshold, updated,
                 seed, step, height, width, threshold, wrap, near1, near2, tiles, outs, masks, starts, counts,
-                lane_species, hidden):
+                lane_species, hidden, next_block):
     """``nxt = cur + fire * MLP(perception(cur))`` for the fired cells that have a rule, and
     `near1`, `near2` of the result (`_hot_row`; their ring rows are left to the caller).
 
-    Rows go to threads in blocks of `ROW_BLOCK`, dealt cyclically (a dynamic schedule would need
-    numba's thread ids, which cannot be cached).
+    Rows go to threads in blocks of `ROW_BLOCK`: each thread takes the next block from the shared
+    counter `next_block` until none is left, so a thread held up (by the OS, by a dense block)
+    does not hold up the others (numba's own dynamic schedule needs thread ids, which cannot be
+    cached).
     For each block: pack the perception of the fired cells per species (`_perceive_block`), run
     each species' MLP over its packed cells, 48 at a time (`_mlp`), and unpack the results into
     `nxt` (`_write_back`). Scratch arrays have a leading band axis (one band per thread):
@@ -433,8 +435,10 @@ def update_rows(cur, nxt, rule, active, nonzero_rows, species_of, w1, b1, w2, b2
     n_species = w1.shape[0]
     n_blocks = -(-height // ROW_BLOCK)
     n_bands = tiles.shape[0]
+    next_block[0] = 0
     for band in prange(n_bands):
-        for block in range(band, n_blocks, n_bands):
+        block = fetch_add(next_block, 0, 1)
+        while block < n_blocks:
             y0 = block * ROW_BLOCK
             y1 = min(height, y0 + ROW_BLOCK)
             _perceive_block(cur, nxt, rule, active, nonzero_rows, species_of, fire_threshold, seed, step, y0, y1,
@@ -450,6 +454,7 @@ def update_rows(cur, nxt, rule, active, nonzero_rows, species_of, w1, b1, w2, b2
                 else:
                     near1[y + RING, :] = 0
                     near2[y + RING, :] = 0
+            block = fetch_add(next_block, 0, 1)
 
 
 # --------------------------------------------------------------------------- life and ownership
@@ -525,6 +530,7 @@ class Scratch(NamedTuple):
     counts: np.ndarray
     lane_species: np.ndarray
     hidden: np.ndarray
+    next_block: np.ndarray
 
 
 def make_scratch(channels: int, hidden: int, n_species: int, height: int, width: int) -> Scratch:
@@ -545,6 +551,7 @@ def make_scratch(channels: int, hidden: int, n_species: int, height: int, width:
         counts=np.zeros((bands, n_species), np.int64),
         lane_species=np.zeros((bands, LANES), np.int64),
         hidden=aligned_zeros((bands, hidden, BATCH)),
+        next_block=aligned_zeros((8,), np.int64),  # a cache line of its own for the shared counter
     )
 
 
@@ -568,7 +575,7 @@ def step(cur: np.ndarray, nxt: np.ndarray, owner: np.ndarray, species: Species,
     stepped = _step_all(cur, nxt, owner, species.w1, species.b1, species.w2, species.b2, species.fire_threshold,
               species.updated, organisms.species_of, organisms.identity_of, np.float32(threshold), wrap,
               seed, step_index, nonzero_rows, s.near1, s.near2, s.pre, s.rule, s.active, s.tiles, s.outs,
-              s.masks, s.starts, s.counts, s.lane_species, s.hidden)
+              s.masks, s.starts, s.counts, s.lane_species, s.hidden, s.next_block)
     if not stepped:
         raise ValueError(f"owner map holds organism numbers outside 0..{len(organisms.species_of) - 1}")
 
@@ -586,7 +593,7 @@ def _owners_known(owner, n_organisms):
 @numba.njit(cache=True, nogil=True)
 def _step_all(cur, nxt, owner, w1, b1, w2, b2, fire_threshold, updated, species_of, identity_of,
               threshold, wrap, seed, step, nonzero_rows, near1, near2, pre, rule, active, tiles, outs,
-              masks, starts, counts, lane_species, hidden):
+              masks, starts, counts, lane_species, hidden, next_block):
     """The passes of one step in order: one call from Python (dispatch costs add up at 1000+
     steps/s), without the GIL, so that the recorder's thread writes while the world steps.
     Returns False, changing nothing, when the owner map names an unknown organism."""
@@ -599,7 +606,7 @@ def _step_all(cur, nxt, owner, w1, b1, w2, b2, fire_threshold, updated, species_
     rule_rows(cur, owner, near1, near2, height, width, wrap, pre, rule, active)
     update_rows(cur, nxt, rule, active, nonzero_rows, species_of, w1, b1, w2, b2, fire_threshold, updated,
                 seed, step, height, width, threshold, wrap, near1, near2, tiles, outs, masks, starts, counts,
-                lane_species, hidden)
+                lane_species, hidden, next_block)
     _ring_rows(near1, height, wrap)
     _ring_rows(near2, height, wrap)
     settle_rows(nxt, owner, rule, active, pre, near1, species_of, identity_of, updated, height, width)
