@@ -189,7 +189,7 @@ def analyze(recording: Recording | str | Path, rotations: bool = False) -> Analy
     steps = recording.steps
     for start in range(0, len(recording), CHUNK):
         stop = min(len(recording), start + CHUNK)
-        frames = recording.file["frames"][start:stop]
+        frames = recording.stored_frames(start, stop)
         owners = recording.file["owner"][start:stop]
         scale = 255.0 if recording.dtype == "uint8" else 1.0
         for i in range(stop - start):

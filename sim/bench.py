@@ -209,9 +209,10 @@ def training_rates(steps: int = 32, repeats: int = 2) -> tuple[float, float]:
 
 
 def recording_costs(layout: str, rules: dict[str, Rule], steps: int = 300, repeats: int = 3) -> dict[str, float]:
-    """Slow-down of a run that records every frame with the default settings (median of runs
-    alternated with plain ones), the file size per 1000 frames, and the frames/s the recorder
-    writes when it is the only thing running."""
+    """Slow-down of stepping while every frame is recorded with the default settings (median of
+    runs alternated with plain ones; opening and closing the file are timed apart, as they do not
+    grow with the run), the file size per 1000 frames, and the frames/s the recorder writes
+    when it is the only thing running."""
     import tempfile
 
     from sim.recorder import Recorder, recorded_channels
@@ -224,34 +225,39 @@ def recording_costs(layout: str, rules: dict[str, Rule], steps: int = 300, repea
                         dtype=settings.dtype, compression=settings.compression, every=settings.every,
                         keyframe_every=settings.keyframe_every, flush_every=settings.flush_every)
 
-    def timed_run(path: Path | None) -> float:
+    def timed_run(path: Path | None) -> tuple[float, float]:
+        """Seconds stepping (and recording), and seconds opening and closing the recording."""
         world = make_world(layout, rules)
         world.step(2)
-        start = time.perf_counter()
         if path is None:
+            start = time.perf_counter()
             world.step(steps)
-        else:
-            with recorder(world, path) as rec:
-                for _ in range(steps):
-                    rec.observe(world, in_place=True)  # as `nca-world run` records
-                    world.step()
-        return time.perf_counter() - start
+            return time.perf_counter() - start, 0.0
+        opened = time.perf_counter()
+        rec = recorder(world, path)
+        start = time.perf_counter()
+        for _ in range(steps):
+            rec.observe(world)  # as `nca-world run` records
+            world.step()
+        stop = time.perf_counter()
+        rec.close(complete=True)
+        return stop - start, start - opened + time.perf_counter() - stop
 
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "bench.h5"
-        pairs = [(timed_run(None), timed_run(path)) for _ in range(repeats)]  # alternated: same noise
-        plain, recorded = (float(np.median(times)) for times in zip(*pairs, strict=True))
+        pairs = [(timed_run(None)[0], *timed_run(path)) for _ in range(repeats)]  # alternated: same noise
+        plain, recorded, fixed = (float(np.median(times)) for times in zip(*pairs, strict=True))
         size = path.stat().st_size
         world = make_world(layout, rules)
         world.step(2)
-        start = time.perf_counter()
         with recorder(world, Path(folder) / "writer.h5") as rec:
+            start = time.perf_counter()
             for _ in range(steps):
-                rec.observe(world, in_place=True)
+                rec.observe(world)
                 world.step_count += 1  # the same state, recorded as further frames
-        writer = time.perf_counter() - start
+            writer = time.perf_counter() - start
     return {"slowdown": recorded / plain - 1, "mb_per_1000_frames": size / steps * 1000 / 1e6,
-            "frames_per_s": steps / writer}
+            "frames_per_s": steps / writer, "open_close_ms": fixed * 1e3}
 
 
 def scenario_of(rules: dict[str, Rule], folder: Path):
@@ -367,7 +373,8 @@ def run(json_path: Path | None = None, repeats: int = 5, inner: int = 20) -> dic
         costs = figures[f"recording, {layout}"]
         print(f"recording every frame, {layout:13}: {100 * costs['slowdown']:+6.1f}% run time, "  # type: ignore[index]
               f"{costs['mb_per_1000_frames']:6.1f} MB per 1000 frames, "  # type: ignore[index]
-              f"writer alone {costs['frames_per_s']:6.0f} frames/s")  # type: ignore[index]
+              f"writer alone {costs['frames_per_s']:6.0f} frames/s, "  # type: ignore[index]
+              f"open + close {costs['open_close_ms']:.0f} ms")  # type: ignore[index]
     print(f"viewer, 4 organisms, dummy video: {figures['viewer_fps']:.0f} frames/s while stepping "
           f"{figures['viewer_steps_per_s']:.0f} steps/s")
     seconds = figures["analysis_1000_frames_s"]

@@ -1,4 +1,4 @@
-"""Per-organism measurements of one world state, in one pass over the owner map."""
+"""Per-organism measurements of one world state: sums taken row by row, then table rows."""
 
 from __future__ import annotations
 
@@ -6,53 +6,71 @@ import numba
 import numpy as np
 
 COLUMNS = ("step", "organism", "alive", "mass", "centroid_y", "centroid_x", "top", "left", "bottom", "right")
+SUMS = 8  # per organism: cells, mass, sum of y, sum of x, top, left, bottom, right
 
 
 @numba.njit(cache=True, nogil=True)
-def organism_sums(owner, alpha, n_organisms):
-    """For each organism k (row k; row 0 unused): cells owned, mass (sum of alpha), sum of y,
-    sum of x, and the bounding box (top, left, bottom, right; -1 when it owns nothing).
+def empty_sums(n_organisms):
+    """Sums of organisms ``0 .. n_organisms`` (row 0: nobody) over no cells; boxes are -1."""
+    sums = np.zeros((n_organisms + 1, SUMS), np.float64)
+    sums[:, 4:] = -1.0
+    return sums
 
-    Cells are taken in runs of one owner along a row, so a run's sums stay in registers.
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def add_row(owner, alpha, y, sums):
+    """Add row `y` of an owner map and an alpha plane to `sums` (see `empty_sums`).
+
+    Cells are taken in runs of one owner, so a run's sums stay in registers.
     """
-    out = np.zeros((n_organisms + 1, 8), np.float64)
-    out[:, 4:] = -1.0
-    height, width = owner.shape
-    for y in range(height):
-        x = 0
-        while x < width:
-            k = owner[y, x]
-            start = x
-            mass = 0.0
-            while x < width and owner[y, x] == k:
-                mass += alpha[y, x]
-                x += 1
-            if k <= 0:
-                continue
+    width = owner.shape[1]
+    x = 0
+    while x < width:
+        k = owner[y, x]
+        start = x
+        mass = 0.0
+        while x < width and owner[y, x] == k:
+            mass += alpha[y, x]
+            x += 1
+        if k > 0:
             cells = x - start
-            if out[k, 0] == 0:
-                out[k, 4], out[k, 5], out[k, 6], out[k, 7] = y, start, y, x - 1
-            out[k, 0] += cells
-            out[k, 1] += mass
-            out[k, 2] += y * cells
-            out[k, 3] += (start + x - 1) * cells / 2
-            out[k, 4] = min(out[k, 4], y)
-            out[k, 5] = min(out[k, 5], start)
-            out[k, 6] = max(out[k, 6], y)
-            out[k, 7] = max(out[k, 7], x - 1)
-    return out
+            if sums[k, 0] == 0:
+                sums[k, 4], sums[k, 5], sums[k, 6], sums[k, 7] = y, start, y, x - 1
+            sums[k, 0] += cells
+            sums[k, 1] += mass
+            sums[k, 2] += y * cells
+            sums[k, 3] += (start + x - 1) * cells / 2
+            sums[k, 5] = min(sums[k, 5], start)
+            sums[k, 6] = y  # rows come in order
+            sums[k, 7] = max(sums[k, 7], x - 1)
 
 
-def metric_rows(step: int, owner: np.ndarray, alpha: np.ndarray, n_organisms: int) -> np.ndarray:
-    """The `COLUMNS` rows of organisms 1..n_organisms from an owner map and an alpha plane."""
-    sums = organism_sums(owner, alpha, n_organisms)[1:]
-    rows = np.empty((n_organisms, len(COLUMNS)), np.float64)
-    rows[:, 0] = step
-    rows[:, 1] = np.arange(1, n_organisms + 1)
-    rows[:, 2] = sums[:, 0]
-    rows[:, 3] = sums[:, 1]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        rows[:, 4] = sums[:, 2] / sums[:, 0]
-        rows[:, 5] = sums[:, 3] / sums[:, 0]
-    rows[:, 6:] = sums[:, 4:]
+@numba.njit(cache=True, nogil=True)
+def merge_sums(sums, later):
+    """Add `later`, the sums of rows below all of those in `sums`, into `sums`."""
+    for k in range(1, sums.shape[0]):
+        if later[k, 0] == 0:
+            continue
+        if sums[k, 0] == 0:
+            sums[k, 4:] = later[k, 4:]
+        else:
+            sums[k, 5] = min(sums[k, 5], later[k, 5])
+            sums[k, 6] = later[k, 6]
+            sums[k, 7] = max(sums[k, 7], later[k, 7])
+        for j in range(4):
+            sums[k, j] += later[k, j]
+
+
+@numba.njit(cache=True, nogil=True)
+def metric_rows(step, sums):
+    """The `COLUMNS` rows of organisms ``1 .. n`` from their sums (centroids NaN when dead)."""
+    n = sums.shape[0] - 1
+    rows = np.empty((n, len(COLUMNS)), np.float64)
+    for k in range(1, n + 1):
+        cells = sums[k, 0]
+        row = rows[k - 1]
+        row[0], row[1], row[2], row[3] = step, k, cells, sums[k, 1]
+        row[4] = sums[k, 2] / cells if cells > 0 else np.nan
+        row[5] = sums[k, 3] / cells if cells > 0 else np.nan
+        row[6:] = sums[k, 4:]
     return rows

@@ -1,12 +1,12 @@
-"""Recordings: a run captured to HDF5, written in SWMR mode by a writer thread.
+"""Recordings: a run captured to HDF5, written in SWMR mode as it goes.
 
-Layout (format ``nca-world-recording``, version 1)::
+Layout (format ``nca-world-recording``, version 2)::
 
     /                attrs: format, format_version, software (JSON of versions), seed, scenario (TOML
                      text), height, width, channels (JSON list of recorded state channels), dtype,
                      every, complete (False until the run ends normally)
     /models/<name>   each species' model file, embedded (see `agents.modelfile`)
-    /frames          (N, H, W, len(channels)) uint8 (0..255 for 0..1) or float16, one frame a chunk,
+    /frames          (N, len(channels), H, W) uint8 (0..255 for 0..1) or float16, one frame a chunk,
                      compressed with LZ4 (HDF5 filter 32004; `import hdf5plugin` to read), gzip, lzf
                      or not at all
     /owner           (N, H, W) uint16, one frame a chunk, compressed the same way
@@ -15,21 +15,21 @@ Layout (format ``nca-world-recording``, version 1)::
                      ahead of it while a run is being written)
     /events          (E,) JSON records (fixed-width bytes), every applied event with its step
     /metrics         (M, 10) float64 rows of `sim.metrics.COLUMNS`, every step and organism
-    /keyframes/state (K, H, W, C) float32, /keyframes/owner (K, H, W), /keyframes/step (K,),
+    /keyframes/state (K, C, H, W) float32, /keyframes/owner (K, H, W), /keyframes/step (K,),
     /keyframes/organisms (K,) JSON of the organism table, /keyframes/events_before (K,) how many
                      events were logged before it: enough to resume bit-exactly
 
 All datasets exist before SWMR starts; afterwards the writer only appends. A reader can follow a
-growing file, and a killed run leaves every frame up to the last flush.
+growing file, and a killed run leaves every frame up to the last flush. LZ4 chunks (the default)
+are compressed in blocks of 64 KiB (`sim.chunks`).
 """
 
 from __future__ import annotations
 
 import json
-import queue
-import struct
-import threading
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from importlib.metadata import version
 from pathlib import Path
@@ -37,19 +37,18 @@ from typing import Any
 
 import h5py
 import hdf5plugin  # registers the LZ4 filter with HDF5 (readers need it too)
-import lz4.block
-import numba
 import numpy as np
 
 from agents.errors import RecordingError
 from agents.modelfile import read_rule, write_rule
 from agents.spec import Rule
-from sim.core import PAD, RING
-from sim.metrics import COLUMNS, metric_rows
+from sim.chunks import Lz4Chunks
+from sim.frames import take
+from sim.metrics import COLUMNS
 from sim.world import Organism, World
 
 FORMAT = "nca-world-recording"
-VERSION = 1
+VERSION = 2  # 2: channel-planar frames and keyframes
 EVENT_BYTES = 1024
 OWNER_DTYPE = np.uint16  # organism numbers in frames (keyframes keep int32)
 GZIP_LEVEL = 1
@@ -68,60 +67,28 @@ def recorded_channels(setting: str | list[int], world: World) -> list[int]:
 
 def chunk_shape(height: int, width: int, channels: int | None = None) -> tuple[int, ...]:
     """One frame a chunk: a frame is read or written whole, and seeking costs one chunk."""
-    return (1, height, width) if channels is None else (1, height, width, channels)
-
-
-@numba.njit(cache=True, nogil=True, fastmath=True)
-def encode_uint8(buffer, channels, height, width):
-    """The chosen channels of a padded state buffer (`sim.core` layout) as an ``(H, W, n)``
-    uint8 frame, ``round(clip(v, 0, 1) * 255)``: one channel row at a time (vectorised), then
-    interleaved unless the row is empty."""
-    n = len(channels)
-    out = np.empty((height, width, n), np.uint8)
-    row = np.empty((n, width), np.uint8)
-    for y in range(height):
-        any_set = 0
-        for i in range(n):
-            source = buffer[channels[i], RING + y]
-            for x in range(width):
-                v = min(max(source[PAD + x], np.float32(0.0)), np.float32(1.0))
-                q = np.int32(v * np.float32(255.0) + np.float32(0.5))
-                row[i, x] = q
-                any_set |= q
-        if any_set == 0:  # an empty row (most of a sparse world)
-            out[y] = 0
-            continue
-        for x in range(width):
-            for i in range(n):
-                out[y, x, i] = row[i, x]
-    return out
-
-
-def encode_frame(buffer: np.ndarray, channels: np.ndarray, height: int, width: int, dtype: str) -> np.ndarray:
-    """A frame as stored, ``(H, W, n)``: uint8 (0..255 for 0..1) or float16."""
-    if dtype == "uint8":
-        return encode_uint8(buffer, channels, height, width)
-    interior = buffer[channels, RING : RING + height, PAD : PAD + width]
-    return np.ascontiguousarray(interior.transpose(1, 2, 0), dtype=np.float16)
-
-
-def lz4_chunk(data: np.ndarray) -> bytes:
-    """`data` compressed as the HDF5 LZ4 filter (id 32004) stores a chunk: the total size
-    (big-endian uint64), the block size (uint32), then one block: its size (uint32) and bytes."""
-    raw = memoryview(np.ascontiguousarray(data)).cast("B")
-    packed = lz4.block.compress(raw, store_size=False)
-    if len(packed) >= len(raw):  # the filter stores an incompressible block as it is
-        packed = raw.tobytes()
-    return struct.pack(">QII", len(raw), len(raw), len(packed)) + packed
+    return (1, height, width) if channels is None else (1, channels, height, width)
 
 
 CODECS = {"lz4": hdf5plugin.LZ4(), "gzip": {"compression": "gzip", "compression_opts": GZIP_LEVEL},
           "lzf": {"compression": "lzf"}, "none": {}}
-CHUNK_ENCODERS = {"lz4": lz4_chunk, "gzip": lambda data: zlib.compress(np.ascontiguousarray(data), GZIP_LEVEL)}
+def gzip_chunk(data: np.ndarray) -> np.ndarray:
+    """`data` as a chunk of HDF5's deflate filter."""
+    return np.frombuffer(zlib.compress(data, GZIP_LEVEL), np.uint8)
+
+
+CHUNK_ENCODERS = {"lz4": Lz4Chunks, "gzip": lambda: gzip_chunk}  # codecs written as direct chunks
 
 
 class Recorder:
-    """Writes one recording; use as a context manager (an exception leaves ``complete`` False)."""
+    """Writes one recording as the run goes; use as a context manager (an exception leaves
+    ``complete`` False).
+
+    Everything is written on the caller's thread, between steps. The step keeps every core busy,
+    so a writer thread could only take its time from the step (measured: no faster than this);
+    instead the work of each step (metrics, quantising, compressing) runs in parallel numba
+    kernels (`sim.frames`, `sim.chunks`) over the rows the organisms occupy.
+    """
 
     def __init__(self, path: Path, world: World, *, scenario_text: str, channels: list[int],
                  dtype: str = "uint8", compression: str = "lz4", every: int = 1,
@@ -138,18 +105,17 @@ class Recorder:
         if prefix is not None:
             self._copy_prefix(*prefix)
         self.file.swmr_mode = True
-        self._datasets = {name: self.file[name] for name in ("frames", "owner")}
-        self._allocated = self.frames  # frames and owner grow ahead, by `flush_every` frames
-        self._steps: list[int] = []  # written at each flush, after the frames they count
-        self._rows: list[np.ndarray] = []
+        self._datasets: dict[str, h5py.Dataset] = {}
+        self.file.visititems(lambda name, item: self._datasets.update({name: item}) if isinstance(item, h5py.Dataset)
+                             else None)
+        self._framed = (self._datasets["frames"], self._datasets["owner"])
+        self._pending: list[tuple[int, np.ndarray, np.ndarray]] = []  # frames to write at the next flush
+        self._rows: list[np.ndarray] = []  # metric rows to write at the next flush
+        self._encode = CHUNK_ENCODERS[compression]() if compression in CHUNK_ENCODERS else None  # for direct writes
         self._channel_index = np.array(channels, np.int64)
-        self._reading: np.ndarray | None = None  # the state buffer the writer has yet to read
-        self._read = threading.Event()
-        self._read.set()
-        self._queue: queue.Queue = queue.Queue(maxsize=64)
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._write_loop, name="nca-world-recorder", daemon=True)
-        self._thread.start()
+        self._frame = np.zeros((len(channels), world.height, world.width), np.uint8)
+        self._owner = np.zeros((world.height, world.width), OWNER_DTYPE)
+        self._written = np.zeros(world.height, np.uint8)  # rows of `_frame` and `_owner` not zero
 
     # ------------------------------------------------------------------ layout
 
@@ -167,14 +133,14 @@ class Recorder:
         store = np.uint8 if self.dtype == "uint8" else np.float16
         codec = CODECS[self.compression]
         n = len(self.channels)
-        f.create_dataset("frames", (0, h, w, n), store, maxshape=(None, h, w, n), chunks=chunk_shape(h, w, n), **codec)
+        f.create_dataset("frames", (0, n, h, w), store, maxshape=(None, n, h, w), chunks=chunk_shape(h, w, n), **codec)
         f.create_dataset("owner", (0, h, w), OWNER_DTYPE, maxshape=(None, h, w), chunks=chunk_shape(h, w), **codec)
         f.create_dataset("step", (0,), np.int64, maxshape=(None,), chunks=(1024,))
         f.create_dataset("events", (0,), f"S{EVENT_BYTES}", maxshape=(None,), chunks=(256,))
         f.create_dataset("metrics", (0, len(COLUMNS)), np.float64, maxshape=(None, len(COLUMNS)),
                          chunks=(4096, len(COLUMNS)))
         c = world.channels
-        f.create_dataset("keyframes/state", (0, h, w, c), np.float32, maxshape=(None, h, w, c),
+        f.create_dataset("keyframes/state", (0, c, h, w), np.float32, maxshape=(None, c, h, w),
                          chunks=chunk_shape(h, w, c), **codec)
         f.create_dataset("keyframes/owner", (0, h, w), np.int32, maxshape=(None, h, w), chunks=chunk_shape(h, w),
                          **codec)
@@ -212,63 +178,53 @@ class Recorder:
 
     # ------------------------------------------------------------------ what the run calls
 
-    def observe(self, world: World, *, in_place: bool = False) -> None:
-        """Record the world at its current step: metrics always, a frame and a keyframe when due.
-
-        The writer thread reads a copy of the recorded channels, or with `in_place` the state
-        buffer itself while the world takes its next step into the other one: then the caller
-        must call `before_change` before changing the world (`sim.runner.Run` does).
-        """
-        self._read.wait()
+    def observe(self, world: World) -> None:
+        """Record the world at its current step: metrics always, a frame and a keyframe when due."""
         step = world.step_count
-        current, _ = world.padded()
-        if in_place:
-            source, channels, alpha = current, self._channel_index, 3
-            self._reading = current
-        else:
-            needed = sorted({*self.channels, 3})
-            source = current[needed]
-            channels = np.array([needed.index(c) for c in self.channels], np.int64)
-            alpha = needed.index(3)
-        self._read.clear()
-        self._put(("observe", step, source, channels, alpha, world.owner.astype(OWNER_DTYPE),
-                   len(world.organisms), step % self.every == 0))
+        frame_due = step % self.every == 0
+        with self._writing():
+            self._rows.append(take(step, world.padded()[0], self._channel_index, world.rows_in_use(), world.owner,
+                                   len(world.organisms), frame_due, self.dtype == "uint8", self._frame,
+                                   self._owner, self._written))
+            if frame_due:
+                frame = self._frame if self.dtype == "uint8" else world.planes()[self.channels].astype(np.float16)
+                self._write_frame(step, frame)
         if step % self.keyframe_every == 0:
             self.keyframe(world)
-
-    def before_change(self, buffer: np.ndarray) -> None:
-        """Wait until the writer has read `buffer`, if it was handed over by `observe` and is
-        still unread: call before writing to a state buffer (a step, an event)."""
-        if self._reading is buffer:
-            self._read.wait()
 
     def keyframe(self, world: World) -> None:
         """A full-precision copy of the world, from which a run resumes bit-exactly."""
         organisms = json.dumps([asdict(o) for o in world.organisms])
-        self._put(("keyframe", world.step_count, world.state_view().copy(), world.owner.copy(), organisms,
-                   self.events_logged))
+        with self._writing():
+            self._extend("keyframes/events_before", np.array([self.events_logged], np.int64))
+            self._append_chunk("keyframes/state", np.ascontiguousarray(world.planes()))
+            self._append_chunk("keyframes/owner", world.owner)
+            self._extend("keyframes/organisms", np.array([organisms], dtype=object))
+            self._extend("keyframes/step", np.array([world.step_count], np.int64))
+            self._flush()
 
     def event(self, record: dict[str, Any]) -> None:
         """Log one applied event."""
         text = json.dumps(record).encode()
         if len(text) > EVENT_BYTES:
             raise RecordingError(f"{self.path}: event record longer than {EVENT_BYTES} bytes: {text[:80]!r}")
-        self._put(("event", text))
+        with self._writing():
+            self._extend("events", np.array([text], dtype=f"S{EVENT_BYTES}"))
         self.events_logged += 1
 
     def close(self, complete: bool) -> None:
         """Finish writing; `complete` marks a run that ended normally. Safe to call twice."""
         if self.file is None:
             return
-        self._queue.put(None)
-        self._thread.join()
-        self.file.close()
-        self.file = None  # type: ignore[assignment]
-        if complete and self._error is None:
-            with h5py.File(self.path, "r+") as f:
-                f.attrs["complete"] = True
-        if self._error is not None:
-            raise RecordingError(f"{self.path}: writing failed: {self._error}") from self._error
+        with self._writing():
+            try:
+                self._flush()
+            finally:
+                self.file.close()
+                self.file = None  # type: ignore[assignment]
+            if complete:
+                with h5py.File(self.path, "r+") as f:  # SWMR writers cannot change attributes
+                    f.attrs["complete"] = True
 
     def __enter__(self) -> Recorder:
         return self
@@ -276,99 +232,71 @@ class Recorder:
     def __exit__(self, kind: type | None, *_: object) -> None:
         self.close(complete=kind is None)
 
-    # ------------------------------------------------------------------ the writer thread
+    # ------------------------------------------------------------------ writing
 
-    def _put(self, item: tuple) -> None:
-        if self._error is not None:
-            raise RecordingError(f"{self.path}: writing failed: {self._error}") from self._error
-        self._queue.put(item)
-
-    def _write_loop(self) -> None:
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """HDF5 failures (a full disk, a file removed under us) as `RecordingError`."""
         try:
-            done = False
-            while not done:
-                batch = [self._queue.get()]
-                while len(batch) < 64 and not self._queue.empty():  # take what has piled up
-                    batch.append(self._queue.get())
-                done = batch[-1] is None
-                self._write_batch([item for item in batch if item is not None])
-            self._flush()
-            self._trim()
-        except BaseException as error:
-            self._error = error
-            self._read.set()  # never leave the run waiting
-            while self._queue.get() is not None:  # drain so the run never blocks
-                pass
-
-    def _write_batch(self, batch: list[tuple]) -> None:
-        """Write queued items in order: observations, events and keyframes."""
-        for item in batch:
-            if item[0] == "observe":
-                self._write_observation(*item[1:])
-            elif item[0] == "event":
-                self._extend("events", np.array([item[1]], dtype=f"S{EVENT_BYTES}"))
-            elif item[0] == "keyframe":
-                self._write_keyframe(*item[1:])
+            yield
+        except OSError as error:
+            raise RecordingError(f"{self.path}: writing failed: {error}") from error
 
     def _extend(self, name: str, rows: np.ndarray) -> None:
-        dataset = self.file[name]
-        n = dataset.shape[0]
-        dataset.resize(n + len(rows), axis=0)
-        dataset[n:] = rows
+        """Append `rows` to dataset `name`: low-level calls for plain arrays (h5py's slicing
+        costs ~0.1-0.3 ms a call), h5py's for strings."""
+        dataset = self._datasets[name]
+        n = dataset.id.shape[0]
+        dataset.id.set_extent((n + len(rows), *rows.shape[1:]))
+        if rows.dtype == object:
+            dataset[n:] = rows
+            return
+        file_space = dataset.id.get_space()
+        file_space.select_hyperslab((n,) + (0,) * (rows.ndim - 1), rows.shape)
+        dataset.id.write(h5py.h5s.create_simple(rows.shape), file_space, np.ascontiguousarray(rows))
 
-    def _write_observation(self, step: int, buffer: np.ndarray, channels: np.ndarray, alpha: int,
-                           owner: np.ndarray, n_organisms: int, frame_due: bool) -> None:
-        """Read the handed-over state (metrics, the frame), release it, then compress and write."""
-        height, width = owner.shape
-        alpha_plane = buffer[alpha, RING : RING + height, PAD : PAD + width]
-        self._rows.append(metric_rows(step, owner, alpha_plane, n_organisms))
-        frame = encode_frame(buffer, channels, height, width, self.dtype) if frame_due else None
-        self._reading = None
-        self._read.set()
-        if frame is not None:
-            self._write_frame(step, frame, owner)
+    def _payload(self, data: np.ndarray) -> np.ndarray:
+        """What `_write_chunk` writes for `data`: its compressed chunk when the codec allows a
+        direct chunk write (compressed here, in parallel for LZ4), else `data`."""
+        return self._encode(data) if self._encode is not None else data
 
-    def _write_frame(self, step: int, frame: np.ndarray, owner: np.ndarray) -> None:
-        index = self.frames
-        if index >= self._allocated:
-            self._allocated += self.flush_every
-            for name in ("frames", "owner"):
-                self._datasets[name].resize(self._allocated, axis=0)
-        encoder = CHUNK_ENCODERS.get(self.compression)
-        for name, data in (("frames", frame), ("owner", owner)):
-            dataset = self._datasets[name]
-            if encoder is not None:  # compress here (the codecs release the GIL), write the chunk as is
-                dataset.id.write_direct_chunk((index,) + (0,) * data.ndim, encoder(data))
-            else:
-                dataset[index] = data
-        self.frames += 1
-        self._steps.append(step)
-        if self.frames % self.flush_every == 0:
+    def _write_chunk(self, dataset: h5py.Dataset, index: int, payload: np.ndarray) -> None:
+        """``dataset[index]`` = the data of `payload` (see `_payload`)."""
+        if self._encode is not None:
+            dataset.id.write_direct_chunk((index,) + (0,) * (dataset.ndim - 1), payload)
+        else:
+            dataset[index] = payload
+
+    def _append_chunk(self, name: str, data: np.ndarray) -> None:
+        dataset = self._datasets[name]
+        index = dataset.shape[0]
+        dataset.resize(index + 1, axis=0)
+        self._write_chunk(dataset, index, self._payload(data))
+
+    def _write_frame(self, step: int, frame: np.ndarray) -> None:
+        """Keep the frame and its owner map, compressed, until the next flush: a frame only counts
+        once its step is written, and HDF5 takes a batch of chunks in a third of the time."""
+        self._pending.append((step, self._payload(frame).copy(), self._payload(self._owner).copy()))
+        if len(self._pending) >= self.flush_every:
             self._flush()
 
     def _flush(self) -> None:
-        """Append the pending metrics and frame steps (``step`` last: it counts complete frames)."""
+        """Write the pending frames, metrics and, last, the frames' steps (the length of ``step``
+        counts complete frames)."""
+        total = self.frames + len(self._pending)
+        for dataset in self._framed:
+            dataset.resize(total, axis=0)
+        for index, (_, frame, owner) in enumerate(self._pending, start=self.frames):
+            self._write_chunk(self._framed[0], index, frame)
+            self._write_chunk(self._framed[1], index, owner)
         if self._rows:
             self._extend("metrics", np.concatenate(self._rows))
             self._rows = []
-        if self._steps:
-            self._extend("step", np.array(self._steps, np.int64))
-            self._steps = []
+        if self._pending:
+            self._extend("step", np.array([step for step, _, _ in self._pending], np.int64))
+            self._pending = []
+        self.frames = total
         self.file.flush()
-
-    def _trim(self) -> None:
-        """Drop the frames allocated ahead but never written."""
-        for name in ("frames", "owner"):
-            self._datasets[name].resize(self.frames, axis=0)
-
-    def _write_keyframe(self, step: int, state: np.ndarray, owner: np.ndarray, organisms: str,
-                        events_before: int) -> None:
-        self._extend("keyframes/events_before", np.array([events_before], np.int64))
-        self._extend("keyframes/state", state[None])
-        self._extend("keyframes/owner", owner[None])
-        self._extend("keyframes/organisms", np.array([organisms], dtype=object))
-        self._extend("keyframes/step", np.array([step], np.int64))
-        self._flush()
 
 
 @dataclass(frozen=True)
@@ -412,11 +340,15 @@ class Recording:
         """Step of each complete frame."""
         return self.file["step"][: len(self)]
 
+    def stored_frames(self, start: int, stop: int) -> np.ndarray:
+        """Frames ``start:stop`` as stored (uint8 or float16), viewed as ``(n, H, W, len(channels))``."""
+        return self.file["frames"][start:stop].transpose(0, 2, 3, 1)
+
     def frame(self, index: int) -> np.ndarray:
         """Frame `index` as float32 ``(H, W, len(channels))`` in [0, 1] units."""
         if not 0 <= index < len(self):
             raise RecordingError(f"{self.path}: frame {index} out of range 0..{len(self) - 1}")
-        raw = self.file["frames"][index]
+        raw = self.stored_frames(index, index + 1)[0]
         return raw.astype(np.float32) / 255.0 if self.dtype == "uint8" else raw.astype(np.float32)
 
     def owner(self, index: int) -> np.ndarray:
@@ -464,7 +396,7 @@ class Recording:
         """Keyframe `index`."""
         organisms = [Organism(**{**o, "identity": tuple(o["identity"]), "seed_cell": tuple(o["seed_cell"])})
                      for o in json.loads(self.file["keyframes/organisms"][index])]
-        return Keyframe(int(self.file["keyframes/step"][index]), self.file["keyframes/state"][index],
+        return Keyframe(int(self.file["keyframes/step"][index]), self.file["keyframes/state"][index].transpose(1, 2, 0),
                         self.file["keyframes/owner"][index], organisms,
                         int(self.file["keyframes/events_before"][index]))
 
@@ -504,6 +436,9 @@ def open_recording(path: str | Path) -> Recording:
         if not isinstance(version_found, int | np.integer) or version_found > VERSION:
             raise RecordingError(f"{path}: format_version {version_found} is newer than this nca-world "
                                  f"reads ({VERSION}); upgrade nca-world")
+        if version_found < VERSION:
+            raise RecordingError(f"{path}: format_version {version_found} is older than this nca-world "
+                                 f"reads ({VERSION}: channel-planar frames); run its scenario again")
         missing = [name for name in REQUIRED if name not in file]
         if missing:
             raise RecordingError(f"{path}: missing {', '.join(missing)} (truncated or damaged recording)")

@@ -60,8 +60,6 @@ class Run:
 
     def apply(self, event: Any, source: str) -> dict[str, Any]:
         """Apply one event now and log it."""
-        if self.recorder is not None:
-            self.recorder.before_change(self.world.padded()[0])
         effect = event_ops.apply(self.world, event, self.applied_this_step)
         self.applied_this_step += 1
         record = event_ops.record_of(event, self.world.step_count, effect, source)
@@ -81,14 +79,12 @@ class Run:
             self.apply(event_ops.event_of(record), record["source"])
 
     def observe(self) -> None:
-        """Hand the current state to the recorder."""
+        """Record the current state."""
         if self.recorder is not None:
-            self.recorder.observe(self.world, in_place=True)
+            self.recorder.observe(self.world)
 
     def step(self) -> None:
         """Advance the world one step."""
-        if self.recorder is not None:
-            self.recorder.before_change(self.world.padded()[1])
         self.world.step()
         self.applied_this_step = 0
 

@@ -84,9 +84,16 @@ class World:
 
     def state_view(self) -> np.ndarray:
         """The same ``(H, W, C)`` view, for reading only (writes through it may be lost)."""
-        interior = self._buffers[0][:, core.RING : core.RING + self.height,
-                                    core.PAD : core.PAD + self.width]
-        return interior.transpose(1, 2, 0)
+        return self.planes().transpose(1, 2, 0)
+
+    def planes(self) -> np.ndarray:
+        """The state as a ``(C, H, W)`` view of the core's channel planes, for reading only."""
+        return self._buffers[0][:, core.RING : core.RING + self.height, core.PAD : core.PAD + self.width]
+
+    def rows_in_use(self) -> np.ndarray:
+        """A copy of the flags of the rows of the current state that may hold non-zero values
+        (every other row is zero, and owned by nobody)."""
+        return self._nonzero_rows[0].copy()
 
     def padded(self) -> tuple[np.ndarray, np.ndarray]:
         """The padded state buffers (layout of `sim.core`): the current state, and the one the next

@@ -1,15 +1,14 @@
-"""The recorder's chunk codecs and its hand-over of the world's state to the writer thread."""
-
-import time
+"""The recorder: LZ4 chunks, frames and metrics against numpy references, every codec."""
 
 import h5py
 import hdf5plugin
 import numpy as np
 import pytest
 
-import sim.recorder as recorder_module
 from agents.spec import RuleSpec
-from sim.recorder import Recorder, lz4_chunk, open_recording
+from sim.chunks import Lz4Chunks
+from sim.events import kill
+from sim.recorder import Recorder, open_recording
 from sim.world import World
 from tests.conftest import lively_rule
 
@@ -24,14 +23,18 @@ def grown_world() -> World:
 
 @pytest.mark.parametrize("shape, dtype", [((7, 9, 5), np.uint8), ((24, 40), np.uint16), ((3, 4, 6), np.float32)])
 @pytest.mark.parametrize("compressible", [True, False])
-def test_lz4_chunks_read_back_through_the_hdf5_filter(tmp_path, shape, dtype, compressible):
+@pytest.mark.parametrize("block", [64, 1 << 16])
+def test_lz4_chunks_read_back_through_the_hdf5_filter(tmp_path, shape, dtype, compressible, block):
     rng = np.random.default_rng(0)
     data = (rng.random(shape) * (4 if compressible else 60000)).astype(dtype)
     if compressible:
         data.flat[::3] = 0
-    chunk = lz4_chunk(data)
+    chunk = Lz4Chunks(block)(data).tobytes()
+    stored_block = min(block, data.nbytes)
     assert int.from_bytes(chunk[:8], "big") == data.nbytes  # the filter's header: total, block size
-    assert int.from_bytes(chunk[8:12], "big") == data.nbytes
+    assert int.from_bytes(chunk[8:12], "big") == stored_block
+    first = int.from_bytes(chunk[12:16], "big")  # the first block's stored size
+    assert (first < stored_block) == compressible
     with h5py.File(tmp_path / "lz4.h5", "w") as f:
         dataset = f.create_dataset("x", (1, *shape), dtype, chunks=(1, *shape), **hdf5plugin.LZ4())
         dataset.id.write_direct_chunk((0,) * (len(shape) + 1), chunk)
@@ -39,20 +42,62 @@ def test_lz4_chunks_read_back_through_the_hdf5_filter(tmp_path, shape, dtype, co
         np.testing.assert_array_equal(f["x"][0], data)
 
 
-def record(path, world, steps, compression, in_place):
-    with Recorder(path, world, scenario_text="", channels=[0, 1, 2, 3], compression=compression,
+def reference_metrics(step: int, world: World) -> np.ndarray:
+    """The `sim.metrics.COLUMNS` rows of every organism, with plain numpy."""
+    rows = []
+    for organism in world.organisms:
+        ys, xs = np.nonzero(world.owner == organism.index)
+        mass = world.alpha[ys, xs].astype(np.float64).sum()
+        if len(ys):
+            rows.append([step, organism.index, len(ys), mass, ys.mean(), xs.mean(), ys.min(), xs.min(), ys.max(),
+                         xs.max()])
+        else:
+            rows.append([step, organism.index, 0, 0.0, np.nan, np.nan, -1, -1, -1, -1])
+    return np.array(rows)
+
+
+def test_frames_owners_and_metrics_match_the_world_step_by_step(tmp_path):
+    """Organisms grow, are cut and one dies: each frame is the quantised state of its step (rows
+    emptied since the last frame included), each metric row a numpy measurement."""
+    world = grown_world()
+    expected_frames, expected_owners, expected_metrics = [], [], []
+    with Recorder(tmp_path / "r.h5", world, scenario_text="", channels=[0, 1, 2, 3, 15], every=2,
+                  keyframe_every=5, flush_every=3) as recorder:
+        for step in range(14):
+            if step == 4:
+                kill(world, world.owner == 1)  # organism a dies: its rows empty
+            if step == 9:
+                upper = np.arange(world.height)[:, None] < 14
+                kill(world, np.broadcast_to(upper, world.owner.shape))  # the upper rows empty
+            recorder.observe(world)
+            if step % 2 == 0:
+                planes = world.state_view()[:, :, [0, 1, 2, 3, 15]].transpose(2, 0, 1)
+                expected_frames.append((np.clip(planes, 0, 1) * 255 + 0.5).astype(np.uint8))
+                expected_owners.append(world.owner.copy())
+            expected_metrics.append(reference_metrics(world.step_count, world))
+            world.step()
+    with open_recording(tmp_path / "r.h5") as recording:
+        assert len(recording) == 7 and list(recording.steps) == list(range(12, 26, 2))
+        stored = recording.file["frames"]
+        for i in range(7):
+            np.testing.assert_array_equal(stored[i], expected_frames[i])
+            np.testing.assert_array_equal(recording.owner(i), expected_owners[i])
+        np.testing.assert_allclose(recording.metrics, np.concatenate(expected_metrics), rtol=1e-12)
+        assert recording.metrics[recording.metrics[:, 1] == 1][-1, 2] == 0  # a is dead at the end
+
+
+def record(path, world, steps, compression, dtype="uint8"):
+    with Recorder(path, world, scenario_text="", channels=[0, 1, 2, 3], compression=compression, dtype=dtype,
                   keyframe_every=4, flush_every=3) as recorder:
         for _ in range(steps):
-            recorder.observe(world, in_place=in_place)
-            if in_place:
-                recorder.before_change(world.padded()[1])
+            recorder.observe(world)
             world.step()
     return open_recording(path)
 
 
-def test_every_codec_and_both_hand_overs_record_the_same_run(tmp_path):
-    recordings = [record(tmp_path / f"{codec}-{in_place}.h5", grown_world(), 10, codec, in_place)
-                  for codec in ("lz4", "gzip", "lzf", "none") for in_place in (False, True)]
+def test_every_codec_records_the_same_run(tmp_path):
+    codecs = ("lz4", "gzip", "lzf", "none")
+    recordings = [record(tmp_path / f"{codec}.h5", grown_world(), 10, codec) for codec in codecs]
     first = recordings[0]
     assert len(first) == 10 and first.complete
     for other in recordings[1:]:
@@ -66,38 +111,9 @@ def test_every_codec_and_both_hand_overs_record_the_same_run(tmp_path):
         recording.close()
 
 
-@pytest.fixture
-def slow_writer(monkeypatch):
-    """A writer thread that takes 0.2 s to encode a frame, so a change made too early shows."""
-    encode = recorder_module.encode_frame
-
-    def slow(*args):
-        time.sleep(0.2)
-        return encode(*args)
-
-    monkeypatch.setattr(recorder_module, "encode_frame", slow)
-
-
-def first_frame_after_zeroing(path, world, in_place, wait):
-    expected = (np.clip(world.state[:, :, :4], 0, 1) * 255 + 0.5).astype(np.uint8)
-    with Recorder(path, world, scenario_text="", channels=[0, 1, 2, 3]) as recorder:
-        recorder.observe(world, in_place=in_place)
-        if wait:
-            recorder.before_change(world.padded()[0])
-        world.state[:] = 0
-    with open_recording(path) as recording:
-        return recording.file["frames"][0], expected
-
-
-def test_a_change_right_after_observing_is_not_seen_by_the_frame(tmp_path, slow_writer):
-    """The frame of step t shows step t even when the world is cut at once (a copy is read)."""
-    frame, expected = first_frame_after_zeroing(tmp_path / "copy.h5", grown_world(), in_place=False, wait=False)
-    np.testing.assert_array_equal(frame, expected)
-
-
-def test_before_change_waits_for_an_in_place_read(tmp_path, slow_writer):
-    frame, expected = first_frame_after_zeroing(tmp_path / "wait.h5", grown_world(), in_place=True, wait=True)
-    np.testing.assert_array_equal(frame, expected)
-    # without the wait the writer reads the buffer after it was zeroed: the hand-over is real
-    frame, _ = first_frame_after_zeroing(tmp_path / "race.h5", grown_world(), in_place=True, wait=False)
-    assert not frame.any()
+def test_float16_frames_hold_the_state_and_keyframes_hold_it_exactly(tmp_path):
+    world = grown_world()
+    state = world.state_view().copy()
+    with record(tmp_path / "f16.h5", world, 3, "lz4", dtype="float16") as recording:
+        np.testing.assert_allclose(recording.frame(0), state[:, :, :4], atol=1e-3)
+        np.testing.assert_array_equal(recording.keyframe(0).state, state)
