@@ -23,7 +23,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from agents.errors import RecordingError
-from sim.simd import element_pointer
+from sim.simd import element_pointer, fetch_add
 
 LZ4_BLOCK = 1 << 16  # bytes a block: LZ4 matches reach back 64 KiB, so larger blocks gain little
 
@@ -64,17 +64,30 @@ def _lz4_compress(typingctx, source, start, size, target, at, capacity):
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
-def _compress_blocks(data, block, packed, sizes):
-    """Block ``i`` of `data` (flat uint8), ``data[i * block : (i + 1) * block]``, compressed into
-    ``packed[i]``, or copied there when it does not shrink; ``sizes[i]``: the bytes stored."""
-    for i in prange(len(sizes)):
-        start = i * block
-        length = min(block, len(data) - start)
-        size = _lz4_compress(data, start, length, packed, (i, 0), packed.shape[1])
-        if size == 0 or size >= length:
-            packed[i, :length] = data[start : start + length]
-            size = length
-        sizes[i] = size
+def _compress_blocks(sources, blocks, first, packed, sizes, workers, next_block):
+    """Every block of every source, compressed in parallel: block ``j`` of all (source ``i``'s
+    blocks are ``first[i] .. first[i + 1] - 1``, of ``blocks[i]`` bytes) goes to ``packed[j]``,
+    or is copied there when it does not shrink; ``sizes[j]``: the bytes stored.
+
+    Each of the `workers` takes the next block from the counter ``next_block[0]``: blocks cost
+    very different times (an empty one is cheap), so a static split would leave threads idle.
+    """
+    next_block[0] = 0
+    for _ in prange(workers):
+        j = fetch_add(next_block, 0, 1)
+        while j < len(sizes):
+            i = 0
+            while first[i + 1] <= j:
+                i += 1
+            data = sources[i]
+            start = (j - first[i]) * blocks[i]
+            length = min(blocks[i], len(data) - start)
+            size = _lz4_compress(data, start, length, packed, (j, 0), packed.shape[1])
+            if size == 0 or size >= length:
+                packed[j, :length] = data[start : start + length]
+                size = length
+            sizes[j] = size
+            j = fetch_add(next_block, 0, 1)
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -85,38 +98,49 @@ def _put_big_endian(out, at, value, n_bytes):
 
 
 @numba.njit(cache=True, nogil=True)
-def _lz4_chunk(data, block, packed, sizes, out):
-    """Compress `data` (flat uint8) in blocks of `block` bytes (scratch: `packed`, `sizes`) and
-    write the chunk to `out`; returns its length."""
-    _compress_blocks(data, block, packed, sizes)
-    _put_big_endian(out, 0, len(data), 8)
-    _put_big_endian(out, 8, block, 4)
-    at = 12
-    for i in range(len(sizes)):
-        _put_big_endian(out, at, sizes[i], 4)
-        out[at + 4 : at + 4 + sizes[i]] = packed[i, : sizes[i]]
-        at += 4 + sizes[i]
-    return at
+def _lz4_chunks(sources, blocks, first, packed, sizes, out, workers, next_block):
+    """The chunk of each source (flat uint8) written to ``out[i]``; returns their lengths."""
+    _compress_blocks(sources, blocks, first, packed, sizes, workers, next_block)
+    lengths = np.empty(len(sources), np.int64)
+    for i in range(len(sources)):
+        _put_big_endian(out[i], 0, len(sources[i]), 8)
+        _put_big_endian(out[i], 8, blocks[i], 4)
+        at = 12
+        for j in range(first[i], first[i + 1]):
+            _put_big_endian(out[i], at, sizes[j], 4)
+            out[i, at + 4 : at + 4 + sizes[j]] = packed[j, : sizes[j]]
+            at += 4 + sizes[j]
+        lengths[i] = at
+    return lengths
 
 
 class Lz4Chunks:
     """Builds LZ4 filter chunks (write them with ``dataset.id.write_direct_chunk``), compressing
-    the blocks of an array in parallel. Scratch buffers are kept per array size, so a steady
-    stream of frames allocates nothing; a chunk is valid until the next one of the same size."""
+    the blocks of one or more arrays in one parallel pass. Scratch buffers are kept per set of
+    array sizes, so a steady stream of frames allocates nothing; chunks stay valid until the
+    next call with arrays of the same sizes."""
 
     def __init__(self, block: int = LZ4_BLOCK) -> None:
         load_lz4()
         self.block = block
-        self._scratch: dict[int, tuple[int, np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._scratch: dict[tuple[int, ...], tuple[np.ndarray, ...]] = {}
+        self._next_block = np.zeros(1, np.int64)
 
-    def __call__(self, data: np.ndarray) -> np.ndarray:
-        """The chunk of `data` (C-contiguous), as a uint8 array."""
-        flat = data.reshape(-1).view(np.uint8)
-        if len(flat) not in self._scratch:
-            block = min(self.block, len(flat))
-            n_blocks = -(-len(flat) // block)
-            bound = block + block // 255 + 16  # LZ4's worst case for a block
-            self._scratch[len(flat)] = (block, np.empty((n_blocks, bound), np.uint8), np.empty(n_blocks, np.int64),
-                                        np.empty(12 + n_blocks * (4 + bound), np.uint8))
-        block, packed, sizes, out = self._scratch[len(flat)]
-        return out[: _lz4_chunk(flat, block, packed, sizes, out)]
+    def __call__(self, *arrays: np.ndarray) -> list[np.ndarray]:
+        """The chunk of each array (C-contiguous), as uint8 arrays."""
+        sources = tuple(a.reshape(-1).view(np.uint8) for a in arrays)
+        key = tuple(len(s) for s in sources)
+        if key not in self._scratch:
+            self._scratch[key] = self._allocate(key)
+        blocks, first, packed, sizes, out = self._scratch[key]
+        lengths = _lz4_chunks(sources, blocks, first, packed, sizes, out, numba.get_num_threads(), self._next_block)
+        return [out[i, :length] for i, length in enumerate(lengths)]
+
+    def _allocate(self, nbytes: tuple[int, ...]) -> tuple[np.ndarray, ...]:
+        blocks = np.array([min(self.block, n) for n in nbytes], np.int64)
+        counts = [-(-n // b) for n, b in zip(nbytes, blocks, strict=True)]
+        first = np.cumsum([0, *counts]).astype(np.int64)
+        bound = int(blocks.max()) + int(blocks.max()) // 255 + 16  # LZ4's worst case for a block
+        longest = max(12 + c * (4 + bound) for c in counts)
+        return (blocks, first, np.empty((first[-1], bound), np.uint8), np.empty(first[-1], np.int64),
+                np.empty((len(nbytes), longest), np.uint8))

@@ -31,7 +31,7 @@ def _quantise_row(buffer, channels, y, frame):
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
-def _take_rows(buffer, channels, rows, owner, n_organisms, frame_due, quantise, frame, stored_owner, written):
+def _take_rows(step, buffer, channels, rows, owner, n_organisms, frame_due, quantise, frame, stored_owner, written):
     height = owner.shape[0]
     alpha = buffer[3, RING : RING + height, PAD : PAD + owner.shape[1]]
     n_blocks = -(-height // ROWS)
@@ -54,7 +54,7 @@ def _take_rows(buffer, channels, rows, owner, n_organisms, frame_due, quantise, 
     sums = partial[0]
     for b in range(1, n_blocks):
         merge_sums(sums, partial[b])
-    return sums
+    return metric_rows(step, sums)
 
 
 def take(step: int, buffer: np.ndarray, channels: np.ndarray, rows: np.ndarray, owner: np.ndarray,
@@ -67,5 +67,5 @@ def take(step: int, buffer: np.ndarray, channels: np.ndarray, rows: np.ndarray, 
     `buffer`: the padded current state; ``rows[y] == 0`` promises that row y is zero and owned
     by nobody; `written`: per row, whether `frame` and `stored_owner` hold anything there.
     """
-    sums = _take_rows(buffer, channels, rows, owner, n_organisms, frame_due, quantise, frame, stored_owner, written)
-    return metric_rows(step, sums)
+    return _take_rows(step, buffer, channels, rows, owner, n_organisms, frame_due, quantise, frame, stored_owner,
+                      written)

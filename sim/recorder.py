@@ -77,7 +77,7 @@ def gzip_chunk(data: np.ndarray) -> np.ndarray:
     return np.frombuffer(zlib.compress(data, GZIP_LEVEL), np.uint8)
 
 
-CHUNK_ENCODERS = {"lz4": Lz4Chunks, "gzip": lambda: gzip_chunk}  # codecs written as direct chunks
+CHUNK_ENCODERS = {"lz4": Lz4Chunks, "gzip": lambda: lambda *arrays: [gzip_chunk(a) for a in arrays]}
 
 
 class Recorder:
@@ -108,7 +108,8 @@ class Recorder:
         self._datasets: dict[str, h5py.Dataset] = {}
         self.file.visititems(lambda name, item: self._datasets.update({name: item}) if isinstance(item, h5py.Dataset)
                              else None)
-        self._framed = (self._datasets["frames"], self._datasets["owner"])
+        self._chunk_rest = {name: (0,) * (len(d.shape) - 1) for name, d in self._datasets.items()}  # a chunk's
+        # offsets after the frame index
         self._pending: list[tuple[int, np.ndarray, np.ndarray]] = []  # frames to write at the next flush
         self._rows: list[np.ndarray] = []  # metric rows to write at the next flush
         self._encode = CHUNK_ENCODERS[compression]() if compression in CHUNK_ENCODERS else None  # for direct writes
@@ -197,8 +198,9 @@ class Recorder:
         organisms = json.dumps([asdict(o) for o in world.organisms])
         with self._writing():
             self._extend("keyframes/events_before", np.array([self.events_logged], np.int64))
-            self._append_chunk("keyframes/state", np.ascontiguousarray(world.planes()))
-            self._append_chunk("keyframes/owner", world.owner)
+            state, owner = self._payloads(np.ascontiguousarray(world.planes()), world.owner)
+            self._append_chunk("keyframes/state", state)
+            self._append_chunk("keyframes/owner", owner)
             self._extend("keyframes/organisms", np.array([organisms], dtype=object))
             self._extend("keyframes/step", np.array([world.step_count], np.int64))
             self._flush()
@@ -255,28 +257,29 @@ class Recorder:
         file_space.select_hyperslab((n,) + (0,) * (rows.ndim - 1), rows.shape)
         dataset.id.write(h5py.h5s.create_simple(rows.shape), file_space, np.ascontiguousarray(rows))
 
-    def _payload(self, data: np.ndarray) -> np.ndarray:
-        """What `_write_chunk` writes for `data`: its compressed chunk when the codec allows a
-        direct chunk write (compressed here, in parallel for LZ4), else `data`."""
-        return self._encode(data) if self._encode is not None else data
+    def _payloads(self, *arrays: np.ndarray) -> list[np.ndarray]:
+        """What `_write_chunk` writes for each array: its compressed chunk when the codec allows a
+        direct chunk write (compressed here, in parallel for LZ4), else the array."""
+        return self._encode(*arrays) if self._encode is not None else list(arrays)
 
-    def _write_chunk(self, dataset: h5py.Dataset, index: int, payload: np.ndarray) -> None:
-        """``dataset[index]`` = the data of `payload` (see `_payload`)."""
+    def _write_chunk(self, name: str, index: int, payload: np.ndarray) -> None:
+        """``dataset[index]`` = the data of `payload` (see `_payloads`)."""
         if self._encode is not None:
-            dataset.id.write_direct_chunk((index,) + (0,) * (dataset.ndim - 1), payload)
+            self._datasets[name].id.write_direct_chunk((index, *self._chunk_rest[name]), payload)
         else:
-            dataset[index] = payload
+            self._datasets[name][index] = payload
 
-    def _append_chunk(self, name: str, data: np.ndarray) -> None:
+    def _append_chunk(self, name: str, payload: np.ndarray) -> None:
         dataset = self._datasets[name]
         index = dataset.shape[0]
         dataset.resize(index + 1, axis=0)
-        self._write_chunk(dataset, index, self._payload(data))
+        self._write_chunk(name, index, payload)
 
     def _write_frame(self, step: int, frame: np.ndarray) -> None:
         """Keep the frame and its owner map, compressed, until the next flush: a frame only counts
         once its step is written, and HDF5 takes a batch of chunks in a third of the time."""
-        self._pending.append((step, self._payload(frame).copy(), self._payload(self._owner).copy()))
+        frame_payload, owner_payload = self._payloads(frame, self._owner)
+        self._pending.append((step, frame_payload.copy(), owner_payload.copy()))
         if len(self._pending) >= self.flush_every:
             self._flush()
 
@@ -284,11 +287,11 @@ class Recorder:
         """Write the pending frames, metrics and, last, the frames' steps (the length of ``step``
         counts complete frames)."""
         total = self.frames + len(self._pending)
-        for dataset in self._framed:
+        for dataset in (self._datasets["frames"], self._datasets["owner"]):
             dataset.resize(total, axis=0)
         for index, (_, frame, owner) in enumerate(self._pending, start=self.frames):
-            self._write_chunk(self._framed[0], index, frame)
-            self._write_chunk(self._framed[1], index, owner)
+            self._write_chunk("frames", index, frame)
+            self._write_chunk("owner", index, owner)
         if self._rows:
             self._extend("metrics", np.concatenate(self._rows))
             self._rows = []

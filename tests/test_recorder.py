@@ -29,7 +29,7 @@ def test_lz4_chunks_read_back_through_the_hdf5_filter(tmp_path, shape, dtype, co
     data = (rng.random(shape) * (4 if compressible else 60000)).astype(dtype)
     if compressible:
         data.flat[::3] = 0
-    chunk = Lz4Chunks(block)(data).tobytes()
+    chunk, other = (c.tobytes() for c in Lz4Chunks(block)(data, data[::-1].copy()))
     stored_block = min(block, data.nbytes)
     assert int.from_bytes(chunk[:8], "big") == data.nbytes  # the filter's header: total, block size
     assert int.from_bytes(chunk[8:12], "big") == stored_block
@@ -38,8 +38,11 @@ def test_lz4_chunks_read_back_through_the_hdf5_filter(tmp_path, shape, dtype, co
     with h5py.File(tmp_path / "lz4.h5", "w") as f:
         dataset = f.create_dataset("x", (1, *shape), dtype, chunks=(1, *shape), **hdf5plugin.LZ4())
         dataset.id.write_direct_chunk((0,) * (len(shape) + 1), chunk)
+        dataset = f.create_dataset("y", (1, *shape), dtype, chunks=(1, *shape), **hdf5plugin.LZ4())
+        dataset.id.write_direct_chunk((0,) * (len(shape) + 1), other)
     with h5py.File(tmp_path / "lz4.h5", "r") as f:
         np.testing.assert_array_equal(f["x"][0], data)
+        np.testing.assert_array_equal(f["y"][0], data[::-1])
 
 
 def reference_metrics(step: int, world: World) -> np.ndarray:
