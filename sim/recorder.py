@@ -15,7 +15,8 @@ Layout (format ``nca-world-recording``, version 2)::
                      ahead of it while a run is being written)
     /events          (E,) JSON records (fixed-width bytes), every applied event with its step
     /metrics         (M, 10) float64 rows of `sim.metrics.COLUMNS`, every step and organism
-    /keyframes/state (K, C, H, W) float32, /keyframes/owner (K, H, W), /keyframes/step (K,),
+    /keyframes/state (K, C, H, W) float32, /keyframes/owner (K, H, W) int32 (both byte-shuffled, then
+                     compressed like the frames), /keyframes/step (K,),
     /keyframes/organisms (K,) JSON of the organism table, /keyframes/events_before (K,) how many
                      events were logged before it: enough to resume bit-exactly
 
@@ -42,7 +43,7 @@ import numpy as np
 from agents.errors import RecordingError
 from agents.modelfile import read_rule, write_rule
 from agents.spec import Rule
-from sim.chunks import Lz4Chunks
+from sim.chunks import Lz4Chunks, byte_shuffle
 from sim.frames import take
 from sim.metrics import COLUMNS
 from sim.world import Organism, World
@@ -141,10 +142,11 @@ class Recorder:
         f.create_dataset("metrics", (0, len(COLUMNS)), np.float64, maxshape=(None, len(COLUMNS)),
                          chunks=(4096, len(COLUMNS)))
         c = world.channels
+        keyed = {**codec, "shuffle": self.compression != "none"}  # bytes regrouped before compression
         f.create_dataset("keyframes/state", (0, c, h, w), np.float32, maxshape=(None, c, h, w),
-                         chunks=chunk_shape(h, w, c), **codec)
+                         chunks=chunk_shape(h, w, c), **keyed)
         f.create_dataset("keyframes/owner", (0, h, w), np.int32, maxshape=(None, h, w), chunks=chunk_shape(h, w),
-                         **codec)
+                         **keyed)
         f.create_dataset("keyframes/step", (0,), np.int64, maxshape=(None,), chunks=(256,))
         f.create_dataset("keyframes/events_before", (0,), np.int64, maxshape=(None,), chunks=(256,))
         f.create_dataset("keyframes/organisms", (0,), h5py.string_dtype(), maxshape=(None,), chunks=(256,))
@@ -198,7 +200,10 @@ class Recorder:
         organisms = json.dumps([asdict(o) for o in world.organisms])
         with self._writing():
             self._extend("keyframes/events_before", np.array([self.events_logged], np.int64))
-            state, owner = self._payloads(np.ascontiguousarray(world.planes()), world.owner)
+            state, owner = np.ascontiguousarray(world.planes()), world.owner
+            if self._encode is not None:  # a direct chunk write applies the shuffle filter here
+                state, owner = byte_shuffle(state), byte_shuffle(owner)
+            state, owner = self._payloads(state, owner)
             self._append_chunk("keyframes/state", state)
             self._append_chunk("keyframes/owner", owner)
             self._extend("keyframes/organisms", np.array([organisms], dtype=object))
