@@ -423,6 +423,26 @@ REQUIRED = ("frames", "owner", "step", "events", "metrics", "keyframes/state", "
             "keyframes/events_before", "models")
 
 
+def _open_hdf5(path: Path) -> h5py.File:
+    """The file, in SWMR mode if its run may still be writing it.
+
+    A plain open checks the file's size against its superblock; a SWMR open skips that check
+    and then retries every read of a truncated file for minutes. So a file is opened plainly
+    first: that fails at once for a truncated file, and for one that a SWMR writer holds or
+    left open (a killed run), which is then opened in SWMR mode.
+    """
+    try:
+        file = h5py.File(path, "r")
+    except OSError as error:
+        if "truncated" in str(error):
+            raise
+        return h5py.File(path, "r", libver="latest", swmr=True)
+    if file.attrs.get("complete", True):
+        return file
+    file.close()  # written in this process, still running: follow it
+    return h5py.File(path, "r", libver="latest", swmr=True)
+
+
 def open_recording(path: str | Path) -> Recording:
     """Open a recording (also one still being written); a missing, foreign, newer or damaged
     file raises `RecordingError` with the reason."""
@@ -430,10 +450,7 @@ def open_recording(path: str | Path) -> Recording:
     if not path.is_file():
         raise RecordingError(f"{path}: no such recording")
     try:
-        try:
-            file = h5py.File(path, "r", libver="latest", swmr=True)
-        except OSError:
-            file = h5py.File(path, "r")
+        file = _open_hdf5(path)
     except OSError as error:
         raise RecordingError(f"{path}: not a readable HDF5 recording ({error})") from error
     try:

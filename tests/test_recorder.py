@@ -120,3 +120,31 @@ def test_float16_frames_hold_the_state_and_keyframes_hold_it_exactly(tmp_path):
     with record(tmp_path / "f16.h5", world, 3, "lz4", dtype="float16") as recording:
         np.testing.assert_allclose(recording.frame(0), state[:, :, :4], atol=1e-3)
         np.testing.assert_array_equal(recording.keyframe(0).state, state)
+
+
+def damaged_recordings(folder):
+    """Recordings broken in the ways a researcher meets them, each with the reason given."""
+    good = folder / "good.h5"
+    record(good, grown_world(), 4, "lz4").close()
+    data = good.read_bytes()
+    (folder / "truncated.h5").write_bytes(data[: len(data) // 2])
+    (folder / "text.h5").write_text("frames,owner\n")
+    for name, version in (("older.h5", 1), ("newer.h5", 99)):
+        (folder / name).write_bytes(data)
+        with h5py.File(folder / name, "r+") as f:
+            f.attrs["format_version"] = version
+    (folder / "gutted.h5").write_bytes(data)
+    with h5py.File(folder / "gutted.h5", "r+") as f:
+        del f["metrics"]
+    return {"truncated.h5": "not a readable HDF5 recording", "text.h5": "not a readable HDF5 recording",
+            "older.h5": "older than this nca-world reads", "newer.h5": "newer than this nca-world reads",
+            "gutted.h5": "missing metrics"}
+
+
+def test_damaged_recordings_are_refused_with_exit_code_2_and_no_traceback(tmp_path, capsys):
+    from sim.cli import main
+
+    for name, reason in damaged_recordings(tmp_path).items():
+        assert main(["analyze", str(tmp_path / name)]) == 2, name
+        err = capsys.readouterr().err
+        assert reason in err and name in err and "Traceback" not in err, err
