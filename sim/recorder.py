@@ -51,6 +51,8 @@ from sim.world import Organism, World
 FORMAT = "nca-world-recording"
 VERSION = 2  # 2: channel-planar frames and keyframes
 EVENT_BYTES = 1024
+DATASETS = ("frames", "owner", "step", "events", "metrics", "keyframes/state", "keyframes/owner", "keyframes/step",
+            "keyframes/events_before", "keyframes/organisms")
 OWNER_DTYPE = np.uint16  # organism numbers in frames (keyframes keep int32)
 GZIP_LEVEL = 1
 
@@ -73,6 +75,8 @@ def chunk_shape(height: int, width: int, channels: int | None = None) -> tuple[i
 
 CODECS = {"lz4": hdf5plugin.LZ4(), "gzip": {"compression": "gzip", "compression_opts": GZIP_LEVEL},
           "lzf": {"compression": "lzf"}, "none": {}}
+
+
 def gzip_chunk(data: np.ndarray) -> np.ndarray:
     """`data` as a chunk of HDF5's deflate filter."""
     return np.frombuffer(zlib.compress(data, GZIP_LEVEL), np.uint8)
@@ -106,11 +110,9 @@ class Recorder:
         if prefix is not None:
             self._copy_prefix(*prefix)
         self.file.swmr_mode = True
-        self._datasets: dict[str, h5py.Dataset] = {}
-        self.file.visititems(lambda name, item: self._datasets.update({name: item}) if isinstance(item, h5py.Dataset)
-                             else None)
-        self._chunk_rest = {name: (0,) * (len(d.shape) - 1) for name, d in self._datasets.items()}  # a chunk's
-        # offsets after the frame index
+        self._datasets = {name: self.file[name] for name in DATASETS}  # looked up once: h5py's lookups are slow
+        # where a dataset's chunks start, after the index along its growing axis
+        self._chunk_rest = {name: (0,) * (len(d.shape) - 1) for name, d in self._datasets.items()}
         self._pending: list[tuple[int, np.ndarray, np.ndarray]] = []  # frames to write at the next flush
         self._rows: list[np.ndarray] = []  # metric rows to write at the next flush
         self._encode = CHUNK_ENCODERS[compression]() if compression in CHUNK_ENCODERS else None  # for direct writes
@@ -419,8 +421,7 @@ class Recording:
         self.close()
 
 
-REQUIRED = ("frames", "owner", "step", "events", "metrics", "keyframes/state", "keyframes/step",
-            "keyframes/events_before", "models")
+REQUIRED = (*DATASETS, "models")
 
 
 def _open_hdf5(path: Path) -> h5py.File:
