@@ -208,7 +208,7 @@ def training_rates(steps: int = 32, repeats: int = 2) -> tuple[float, float]:
     return 1 / ours, 1 / plain
 
 
-def recording_costs(layout: str, rules: dict[str, Rule], steps: int = 300, repeats: int = 3) -> dict[str, float]:
+def recording_costs(layout: str, rules: dict[str, Rule], steps: int = 300, repeats: int = 5) -> dict[str, float]:
     """Slow-down of stepping while every frame is recorded with the default settings (median of
     runs alternated with plain ones; opening and closing the file are timed apart, as they do not
     grow with the run), the file size per 1000 frames, and the frames/s the recorder writes
