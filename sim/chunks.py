@@ -4,7 +4,8 @@ A chunk holds the uncompressed size (big-endian uint64) and the block size (uint
 each block of that many bytes (the last may be shorter), its stored size (uint32) and its LZ4
 block; a block that does not shrink is stored as it is, with its own size. Blocks are
 independent, so threads compress one each. LZ4 itself is the filter's own library
-(``libh5lz4.so`` of `hdf5plugin`), which the kernels call by name.
+(``libh5lz4.so`` of `hdf5plugin`), which the kernels call by name. `byte_shuffle` applies
+HDF5's shuffle filter (id 2), for datasets that list it before LZ4.
 """
 
 from __future__ import annotations
