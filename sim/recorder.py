@@ -113,8 +113,10 @@ class Recorder:
         self._datasets = {name: self.file[name] for name in DATASETS}  # looked up once: h5py's lookups are slow
         # where a dataset's chunks start, after the index along its growing axis
         self._chunk_rest = {name: (0,) * (len(d.shape) - 1) for name, d in self._datasets.items()}
-        self._pending: list[tuple[int, np.ndarray, np.ndarray]] = []  # frames to write at the next flush
-        self._rows: list[np.ndarray] = []  # metric rows to write at the next flush
+        # frames (step, frame and owner payloads) and metric rows wait for the next flush: a frame only
+        # counts once its step is written, and HDF5 takes a batch of chunks in a third of the time
+        self._pending: list[tuple[int, np.ndarray, np.ndarray]] = []
+        self._rows: list[np.ndarray] = []
         self._encode = CHUNK_ENCODERS[compression]() if compression in CHUNK_ENCODERS else None  # for direct writes
         self._channel_index = np.array(channels, np.int64)
         self._frame = np.zeros((len(channels), world.height, world.width), np.uint8)
@@ -193,7 +195,10 @@ class Recorder:
                                    self._owner, self._written))
             if frame_due:
                 frame = self._frame if self.dtype == "uint8" else world.planes()[self.channels].astype(np.float16)
-                self._write_frame(step, frame)
+                frame_payload, owner_payload = self._payloads(frame, self._owner)
+                self._pending.append((step, frame_payload.copy(), owner_payload.copy()))
+            if len(self._rows) >= self.flush_every:
+                self._flush()
         if step % self.keyframe_every == 0:
             self.keyframe(world)
 
@@ -281,14 +286,6 @@ class Recorder:
         index = dataset.shape[0]
         dataset.resize(index + 1, axis=0)
         self._write_chunk(name, index, payload)
-
-    def _write_frame(self, step: int, frame: np.ndarray) -> None:
-        """Keep the frame and its owner map, compressed, until the next flush: a frame only counts
-        once its step is written, and HDF5 takes a batch of chunks in a third of the time."""
-        frame_payload, owner_payload = self._payloads(frame, self._owner)
-        self._pending.append((step, frame_payload.copy(), owner_payload.copy()))
-        if len(self._pending) >= self.flush_every:
-            self._flush()
 
     def _flush(self) -> None:
         """Write the pending frames, metrics and, last, the frames' steps (the length of ``step``

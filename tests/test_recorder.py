@@ -148,3 +148,21 @@ def test_damaged_recordings_are_refused_with_exit_code_2_and_no_traceback(tmp_pa
         assert main(["analyze", str(tmp_path / name)]) == 2, name
         err = capsys.readouterr().err
         assert reason in err and name in err and "Traceback" not in err, err
+
+
+def test_a_flush_every_n_steps_bounds_what_a_killed_run_loses(tmp_path):
+    """With a frame every 3 steps and a flush every 4, a reader of the growing file sees the
+    metrics of every step and the frames of every flushed step."""
+    world = grown_world()  # at step 12
+    recorder = Recorder(tmp_path / "live.h5", world, scenario_text="", channels=[0, 1, 2, 3], every=3,
+                        keyframe_every=1000, flush_every=4)
+    for _ in range(9):
+        recorder.observe(world)
+        world.step()
+    with open_recording(tmp_path / "live.h5") as recording:  # two flushes so far: steps 12-19
+        assert not recording.complete
+        assert sorted(set(recording.metrics[:, 0])) == list(range(12, 20))
+        assert list(recording.steps) == [12, 15, 18]
+    recorder.close(complete=True)
+    with open_recording(tmp_path / "live.h5") as recording:
+        assert list(recording.steps) == [12, 15, 18] and recording.metrics[-1, 0] == 20 and recording.complete
