@@ -14,7 +14,7 @@ import numpy as np
 from numba import prange
 
 from sim.core import PAD, RING
-from sim.metrics import SUMS, add_row, empty_sums, merge_sums, metric_rows
+from sim.metrics import SUMS, add_row, clear_sums, merge_sums, metric_rows
 
 ROWS = 8  # rows a thread takes at a time; sums are merged in this order, whatever the threads
 
@@ -37,7 +37,7 @@ def _take_rows(step, buffer, channels, rows, owner, n_organisms, frame_due, quan
     n_blocks = -(-height // ROWS)
     partial = np.empty((n_blocks, n_organisms + 1, SUMS), np.float64)
     for b in prange(n_blocks):
-        partial[b] = empty_sums(n_organisms)
+        clear_sums(partial[b])
         for y in range(b * ROWS, min(height, (b + 1) * ROWS)):
             if rows[y]:
                 add_row(owner, alpha, y, partial[b])

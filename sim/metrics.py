@@ -9,12 +9,11 @@ COLUMNS = ("step", "organism", "alive", "mass", "centroid_y", "centroid_x", "top
 SUMS = 8  # per organism: cells, mass, sum of y, sum of x, top, left, bottom, right
 
 
-@numba.njit(cache=True, nogil=True)
-def empty_sums(n_organisms):
-    """Sums of organisms ``0 .. n_organisms`` (row 0: nobody) over no cells; boxes are -1."""
-    sums = np.zeros((n_organisms + 1, SUMS), np.float64)
+@numba.njit(cache=True, nogil=True, inline="always")
+def clear_sums(sums):
+    """Make `sums` (``(n_organisms + 1, SUMS)``; row 0: nobody) the sums over no cells; boxes -1."""
+    sums[:, :4] = 0.0
     sums[:, 4:] = -1.0
-    return sums
 
 
 @numba.njit(cache=True, nogil=True, inline="always")

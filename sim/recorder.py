@@ -22,7 +22,7 @@ Layout (format ``nca-world-recording``, version 2)::
 
 All datasets exist before SWMR starts; afterwards the writer only appends. A reader can follow a
 growing file, and a killed run leaves every frame up to the last flush. LZ4 chunks (the default)
-are compressed in blocks of 64 KiB (`sim.chunks`).
+are compressed in blocks of 32 KiB (`sim.chunks`).
 """
 
 from __future__ import annotations
