@@ -4,7 +4,7 @@ A chunk holds the uncompressed size (big-endian uint64) and the block size (uint
 each block of that many bytes (the last may be shorter), its stored size (uint32) and its LZ4
 block; a block that does not shrink is stored as it is, with its own size. Blocks are
 independent, so threads compress one each. LZ4 itself is the filter's own library
-(``libh5lz4.so`` of `hdf5plugin`), which the kernels call by name. `byte_shuffle` applies
+(``libh5lz4`` of `hdf5plugin`), which the kernels call by name. `byte_shuffle` applies
 HDF5's shuffle filter (id 2), for datasets that list it before LZ4.
 """
 
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import glob
 import os
 
 import hdf5plugin
@@ -35,7 +36,8 @@ SHUFFLE_BLOCK = 1 << 14  # elements a thread shuffles at a time
 def load_lz4() -> None:
     """Make ``LZ4_compress_default`` of the filter's library known to numba's linker; call it
     before the first call of a kernel of this module (the public functions do)."""
-    path = os.path.join(hdf5plugin.PLUGIN_PATH, "libh5lz4.so")
+    found = glob.glob(os.path.join(hdf5plugin.PLUGIN_PATH, "libh5lz4.*"))  # .so, .dylib or .dll
+    path = found[0] if found else os.path.join(hdf5plugin.PLUGIN_PATH, "libh5lz4")
     try:
         compress = ctypes.CDLL(path).LZ4_compress_default
     except (OSError, AttributeError) as error:
