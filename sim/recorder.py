@@ -190,7 +190,7 @@ class Recorder:
         step = world.step_count
         frame_due = step % self.every == 0
         with self._writing():
-            self._rows.append(take(step, world.padded()[0], self._channel_index, world.rows_in_use(), world.owner,
+            self._rows.append(take(step, world.padded(), self._channel_index, world.rows_in_use(), world.owner,
                                    len(world.organisms), frame_due, self.dtype == "uint8", self._frame,
                                    self._owner, self._written))
             if frame_due:

@@ -95,10 +95,10 @@ class World:
         (every other row is zero, and owned by nobody)."""
         return self._nonzero_rows[0].copy()
 
-    def padded(self) -> tuple[np.ndarray, np.ndarray]:
-        """The padded state buffers (layout of `sim.core`): the current state, and the one the next
-        step writes. For readers that must not copy (the recorder); do not write to them."""
-        return self._buffers[0], self._buffers[1]
+    def padded(self) -> np.ndarray:
+        """The current state's padded buffer (layout of `sim.core`), for kernels that read it in
+        place (the recorder's); do not write to it."""
+        return self._buffers[0]
 
     @property
     def rgba(self) -> np.ndarray:
