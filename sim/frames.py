@@ -19,7 +19,7 @@ from sim.metrics import SUMS, add_row, clear_sums, merge_sums, metric_rows
 ROWS = 8  # rows a thread takes at a time; sums are merged in this order, whatever the threads
 
 
-@numba.njit(cache=True, nogil=True, fastmath=True, inline="always")
+@numba.njit(cache=True, nogil=True, inline="always")  # inlined: compiled with the caller's flags
 def _quantise_row(buffer, channels, y, frame):
     """``frame[i, y, x] = round(clip(v, 0, 1) * 255)`` of channel ``channels[i]`` of a padded
     state buffer (`sim.core` layout)."""
