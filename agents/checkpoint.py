@@ -28,7 +28,7 @@ class Checkpoint:
     config_json: str
     weights: dict[str, np.ndarray]
     adam: dict[str, dict[str, np.ndarray]]  # per parameter: exp_avg, exp_avg_sq, step
-    pool: dict[str, np.ndarray]  # states, identity, classes
+    pool: dict[str, np.ndarray]  # states, identity, classes; empty in a slim checkpoint (pool regrown)
     numpy_rng: dict[str, Any]
     torch_rng: np.ndarray
     losses: list[float]
@@ -72,7 +72,7 @@ def load_checkpoint(path: Path) -> Checkpoint:
                 config_json=str(f.attrs["config"]),
                 weights={name: f[f"weights/{name}"][()] for name in f["weights"]},
                 adam={name: {key: f[f"adam/{name}/{key}"][()] for key in f[f"adam/{name}"]} for name in f["adam"]},
-                pool={name: f[f"pool/{name}"][()] for name in f["pool"]},
+                pool={name: f[f"pool/{name}"][()] for name in f.get("pool", {})},
                 numpy_rng=json.loads(f.attrs["numpy_rng"]),
                 torch_rng=f["torch_rng"][()],
                 losses=json.loads(f.attrs["losses"]),

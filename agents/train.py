@@ -16,6 +16,7 @@ the 1-pixel dilation of the silhouette, 0 elsewhere) with equal weight.
 from __future__ import annotations
 
 import ctypes
+import json
 import time
 from dataclasses import dataclass
 from importlib.metadata import version
@@ -50,6 +51,7 @@ class Trainer:
 
     def __init__(self, config: TrainingFile, base: Path, device: str | None = None) -> None:
         self.config = config
+        torch.set_num_threads(config.train.threads)
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.spec = config.model.spec()
         self.target_images = config.target.images(base)  # (n, S, S, 4)
@@ -62,6 +64,7 @@ class Trainer:
         self.iteration = 0
         self.losses: list[float] = []
         self.seconds = 0.0
+        self.dead_batches = 0
         n = config.train.pool_size
         identity, classes = self.draw_identities(n)
         self.pool = Pool(self.seeds(identity, classes), identity, classes)
@@ -79,7 +82,9 @@ class Trainer:
         classes = np.zeros(count, np.int64)
         identity = np.ones((count, k), np.float32)
         if variant == "C":
-            identity[:, 0] = self.rng.choice(np.asarray(self.config.train.identity_values, np.float32), count)
+            weights = np.asarray(self.config.train.identity_weights, np.float64)
+            identity[:, 0] = self.rng.choice(np.asarray(self.config.train.identity_values, np.float32), count,
+                                             p=weights / weights.sum())
         elif variant == "conditional":
             classes = self.rng.integers(0, len(self.targets), count)
             identity = np.eye(k, dtype=np.float32)[classes]
@@ -141,11 +146,27 @@ class Trainer:
             identity[renew], classes[renew] = fresh_identity, fresh_classes
             states = states.clone()
             states[renew] = self.seeds(fresh_identity, fresh_classes)
-        if recipe.damage_best:
-            best = order[-recipe.damage_best :]
-            best = best[~renew[best]]
+        for best in self.damage_targets(order, renew):
             states[best] = self.damage(states[best])
         return index, states, identity, classes
+
+    def damage_targets(self, order: torch.Tensor, renew: torch.Tensor) -> list[torch.Tensor]:
+        """Batch indices to cut one hole into, one entry per round of holes.
+
+        `order` ranks the batch from highest to lowest loss; samples being re-seeded are never cut.
+        "single": one round over the `damage_best` lowest. "cumulative": round j (0-based) cuts the
+        ``damage_best - j`` lowest, so the lowest-loss sample gets `damage_best` holes, the next
+        one fewer, down to one hole.
+        """
+        recipe = self.config.train
+        if not recipe.damage_best:
+            return []
+        rounds = range(recipe.damage_best) if recipe.damage_holes == "cumulative" else range(1)
+        targets = []
+        for j in rounds:
+            chosen = order[len(order) - (recipe.damage_best - j):]
+            targets.append(chosen[~renew[chosen]])
+        return targets
 
     def step(self) -> float:
         """One training iteration; returns its loss."""
@@ -157,12 +178,15 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         out = self.rollout(states, identity, steps)
         loss = self.losses_of(out, identity, classes).mean()
-        loss.backward()
-        if recipe.gradient_normalisation:
-            with torch.no_grad():
-                for parameter in self.model.parameters():
-                    parameter.grad /= parameter.grad.norm() + 1e-8
-        self.optimizer.step()
+        if loss.requires_grad:
+            loss.backward()
+            if recipe.gradient_normalisation:
+                with torch.no_grad():
+                    for parameter in self.model.parameters():
+                        parameter.grad /= parameter.grad.norm() + 1e-8
+            self.optimizer.step()
+        else:  # every sample died during the rollout: no gradient; they are re-seeded when drawn again
+            self.dead_batches += 1
         with torch.no_grad():
             self.pool.states[index] = out.detach()
             self.pool.identity[index] = identity
@@ -195,8 +219,10 @@ class Trainer:
 
     def restore(self, checkpoint: Checkpoint, path: Path) -> None:
         """Continue from `checkpoint` (which must come from the same config)."""
-        if checkpoint.config_json != self.config.model_dump_json():
-            raise ConfigError(f"{path}: this checkpoint was made with a different training config")
+        changed = config_changes(json.loads(checkpoint.config_json), self.config.model_dump(mode="json"))
+        if changed:
+            raise ConfigError(f"{path}: this checkpoint was made with a different training config "
+                              f"({'; '.join(changed)}); only {', '.join(RESUMABLE_CHANGES)} may change")
         with torch.no_grad():
             for name in PARAMETERS:
                 getattr(self.model, name).copy_(torch.from_numpy(checkpoint.weights[name]))
@@ -207,11 +233,31 @@ class Trainer:
                 self.optimizer.state[parameter] = {
                     k: torch.from_numpy(np.asarray(v)).to(self.device if np.ndim(v) else "cpu")
                     for k, v in moments.items()}
-        self.pool = Pool(*(torch.from_numpy(checkpoint.pool[k]).to(self.device)
-                           for k in ("states", "identity", "classes")))
         self.rng.bit_generator.state = checkpoint.numpy_rng
         self.generator.set_state(torch.from_numpy(checkpoint.torch_rng))
+        if checkpoint.pool:
+            self.pool = Pool(*(torch.from_numpy(checkpoint.pool[k]).to(self.device)
+                               for k in ("states", "identity", "classes")))
+        else:  # a slim checkpoint (committed to git without its pool): regrow the pool from the model
+            self.regrow_pool()
         self.iteration, self.losses, self.seconds = checkpoint.iteration, list(checkpoint.losses), checkpoint.seconds
+
+    def regrow_pool(self, batch: int = 64) -> None:
+        """Fill the pool with fresh seeds grown by the current rule for a random rollout length each.
+
+        Resuming from a slim checkpoint continues the training, but not bit for bit like an
+        uninterrupted run (the pool differs).
+        """
+        low, high = self.config.train.rollout
+        n = self.config.train.pool_size
+        identity, classes = self.draw_identities(n)
+        states = self.seeds(identity, classes)
+        with torch.no_grad():
+            for start in range(0, n, batch):
+                part = slice(start, min(n, start + batch))
+                steps = int(self.rng.integers(low, high + 1))
+                states[part] = self.rollout(states[part], identity[part], steps)
+        self.pool = Pool(states, identity, classes)
 
     def resume_from(self, path: Path) -> None:
         """Load and restore the checkpoint at `path`."""
@@ -249,6 +295,24 @@ class Trainer:
         return [np.ones(k, np.float32)]
 
 
+RESUMABLE_CHANGES = ("train.iterations", "train.checkpoint_every", "train.threads", "train.sheet_steps")
+
+
+def config_changes(old: dict, new: dict, prefix: str = "") -> list[str]:
+    """The dotted fields whose values differ between two config dicts, except `RESUMABLE_CHANGES`."""
+    changes = []
+    for key in sorted(set(old) | set(new)):
+        name = f"{prefix}{key}"
+        if name in RESUMABLE_CHANGES:
+            continue
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            changes += config_changes(a, b, name + ".")
+        elif a != b:
+            changes.append(f"{name}: {a!r} in the checkpoint, {b!r} now")
+    return changes
+
+
 def keep_freed_memory() -> None:
     """Ask glibc to keep freed blocks instead of returning them to the system.
 
@@ -283,7 +347,7 @@ def run(trainer: Trainer, checkpoint_path: Path, progress: bool = True) -> None:
             bar.set_postfix(loss=f"{loss:.4f}", lr=f"{recipe.learning_rate_at(trainer.iteration):.0e}")
             if trainer.iteration % recipe.checkpoint_every == 0:
                 save_checkpoint(trainer.checkpoint(), checkpoint_path)
-    except KeyboardInterrupt:
+    except BaseException:  # Ctrl-C or a crash: keep every finished iteration
         if before is not None and before[0] == trainer.iteration:  # undo the unfinished iteration's draws
             trainer.rng.bit_generator.state = before[1]
             trainer.generator.set_state(before[2])

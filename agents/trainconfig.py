@@ -74,6 +74,13 @@ class TrainConfig(Strict):
     damage_radius: tuple[float, float] = (0.1, 0.4)
     collapse_threshold: float = Field(0.01, ge=0)
     identity_values: list[float] = Field(default_factory=lambda: [0.0, 0.5, 1.0])
+    # P(each identity value) for a new seed of variant C; the notebook's round(2U)/2 gives 1/4, 1/2, 1/4
+    identity_weights: list[float] = Field(default_factory=lambda: [0.25, 0.5, 0.25])
+    # "cumulative": the i-th best of the damage_best samples gets i holes (the identity notebook's
+    # 1, 2 and 3 holes); "single": one hole each (Growing NCA)
+    damage_holes: Literal["cumulative", "single"] = "cumulative"
+    # torch intra-op threads of this training; 1 is fastest per CPU-second when trainings run side by side
+    threads: int = Field(1, ge=1, le=256)
     gradient_normalisation: bool = True
     learning_rate: float = Field(2e-3, gt=0)
     lr_milestones: list[int] = Field(default_factory=lambda: [2000])
@@ -92,6 +99,13 @@ class TrainConfig(Strict):
             raise ValueError("reseed_worst + damage_best: expected at most batch")
         if self.batch > self.pool_size:
             raise ValueError("batch: expected at most pool_size")
+        if len(self.identity_weights) != len(self.identity_values):
+            raise ValueError(f"identity_weights: expected one weight per identity value "
+                             f"({len(self.identity_values)}), got {len(self.identity_weights)}")
+        if any(not np.isfinite(w) or w < 0 for w in self.identity_weights) or sum(self.identity_weights) <= 0:
+            raise ValueError("identity_weights: expected finite non-negative weights with a positive sum")
+        if not all(np.isfinite(v) for v in self.identity_values):
+            raise ValueError("identity_values: expected finite numbers")
         if not 0 < self.damage_radius[0] <= self.damage_radius[1]:
             raise ValueError(f"damage_radius: expected 0 < min <= max, got {self.damage_radius}")
         return self

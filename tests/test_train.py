@@ -247,3 +247,102 @@ def test_ctrl_c_between_iterations_keeps_the_finished_one(tmp_path, monkeypatch)
     resumed.resume_from(tmp_path / "cut.h5")
     run(resumed, tmp_path / "cut.h5", progress=False)
     assert torch.equal(resumed.model.w1, straight.model.w1)
+
+
+def test_variant_c_draws_identities_with_the_notebooks_quarter_half_quarter(tmp_path):
+    trainer = Trainer(load_training_file(tiny(tmp_path, variant="C")), tmp_path)
+    identity, _ = trainer.draw_identities(20000)
+    shares = [float((identity[:, 0] == v).float().mean()) for v in (0.0, 0.5, 1.0)]
+    # binomial standard error at n = 20000 is ~0.0035: 0.02 is more than 5 of them
+    assert shares == pytest.approx([0.25, 0.5, 0.25], abs=0.02)
+
+
+def test_cumulative_damage_cuts_the_best_one_two_and_three_times(tmp_path):
+    path = tiny(tmp_path)
+    path.write_text(path.read_text().replace("damage_best = 1", "damage_best = 3")
+                    .replace("batch = 4", "batch = 6").replace("reseed_worst = 1", "reseed_worst = 1"))
+    trainer = Trainer(load_training_file(path), tmp_path)
+    order = torch.tensor([4, 0, 5, 2, 1, 3])  # highest loss first: 3 is the best sample
+    renew = torch.zeros(6, dtype=torch.bool)
+    rounds = trainer.damage_targets(order, renew)
+    holes = {i: sum(int(i in r.tolist()) for r in rounds) for i in range(6)}
+    assert holes == {3: 3, 1: 2, 2: 1, 0: 0, 4: 0, 5: 0}
+    renew[3] = True  # a sample being re-seeded is never cut
+    assert all(3 not in r.tolist() for r in trainer.damage_targets(order, renew))
+    single = trainer.config.train.model_copy(update={"damage_holes": "single"})
+    trainer.config = trainer.config.model_copy(update={"train": single})
+    assert [sorted(r.tolist()) for r in trainer.damage_targets(order, torch.zeros(6, dtype=torch.bool))] == [[1, 2, 3]]
+
+
+def test_prepare_batch_damages_the_lowest_loss_samples_not_the_worst(tmp_path):
+    path = tiny(tmp_path)
+    path.write_text(path.read_text().replace("reseed_worst = 1", "reseed_worst = 0"))
+    trainer = Trainer(load_training_file(path), tmp_path)
+    target = trainer.targets[0]
+    trainer.pool.states[:] = 0.0
+    trainer.pool.states[..., :4] = target  # every sample perfect ...
+    trainer.pool.states[..., 4:] = 1.0
+    far = torch.arange(trainer.config.train.pool_size) % 2 == 1
+    trainer.pool.states[far, ..., :3] = 0.0  # ... except odd samples, which lose their colour
+    trainer.rng = np.random.default_rng(5)
+    index, states, _, _ = trainer.prepare_batch()
+    cut = (states[..., 4] == 0).any(dim=(1, 2))  # a hole zeroes the hidden channels that were all 1
+    assert cut.sum() == 1 and not far[index[cut]].any()
+
+
+def test_a_batch_that_dies_during_the_rollout_is_skipped_not_a_crash(tmp_path):
+    trainer = Trainer(load_training_file(tiny(tmp_path, iterations=3)), tmp_path)
+    with torch.no_grad():
+        trainer.model.b2[3] = -5.0  # every fired cell's alpha falls below the threshold: all die
+    before = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
+    trainer.step()
+    assert trainer.dead_batches == 1 and trainer.iteration == 1
+    assert all(torch.equal(before[n], p) for n, p in trainer.model.named_parameters())
+
+
+def test_a_crash_writes_a_checkpoint_first(tmp_path, monkeypatch):
+    trainer = Trainer(load_training_file(tiny(tmp_path, iterations=5)), tmp_path)
+    calls = {"n": 0}
+    real_step = trainer.step
+
+    def failing_step() -> float:
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise RuntimeError("boom")
+        return real_step()
+
+    monkeypatch.setattr(trainer, "step", failing_step)
+    with pytest.raises(RuntimeError, match="boom"):
+        run(trainer, tmp_path / "c.h5", progress=False)
+    assert load_checkpoint(tmp_path / "c.h5").iteration == 2
+
+
+def test_resume_allows_more_iterations_and_names_a_changed_field(tmp_path):
+    path = tiny(tmp_path, iterations=2)
+    trainer = Trainer(load_training_file(path), tmp_path)
+    trainer.step()
+    save_checkpoint(trainer.checkpoint(), tmp_path / "c.h5")
+    path.write_text(path.read_text().replace("iterations = 2", "iterations = 9"))
+    longer = Trainer(load_training_file(path), tmp_path)
+    longer.resume_from(tmp_path / "c.h5")
+    assert longer.iteration == 1
+    path.write_text(path.read_text().replace("batch = 4", "batch = 5"))
+    with pytest.raises(ConfigError, match=r"train\.batch: 4 in the checkpoint, 5 now"):
+        Trainer(load_training_file(path), tmp_path).resume_from(tmp_path / "c.h5")
+
+
+def test_a_slim_checkpoint_regrows_its_pool_from_the_model(tmp_path):
+    trainer = Trainer(load_training_file(tiny(tmp_path, variant="C")), tmp_path)
+    for _ in range(2):
+        trainer.step()
+    checkpoint = trainer.checkpoint()
+    checkpoint.pool = {}
+    save_checkpoint(checkpoint, tmp_path / "slim.h5")
+    resumed = Trainer(load_training_file(tiny(tmp_path, variant="C")), tmp_path)
+    resumed.resume_from(tmp_path / "slim.h5")
+    assert resumed.iteration == 2
+    assert torch.equal(resumed.model.w2, trainer.model.w2)
+    assert resumed.pool.states.shape == trainer.pool.states.shape
+    grown = (resumed.pool.states[..., 3] > 0.1).sum(dim=(1, 2))
+    assert (grown >= 1).all()  # every sample grew from its seed (none is an empty state)
+    resumed.step()
