@@ -2,7 +2,9 @@
 
 Every event is one of the typed objects of `sim.scenario` (scripted or interactive alike); its
 log record (`record_of`) turns back into the same event (`event_of`) for replays. Randomness
-comes from ``(world seed, step, event number)`` only, so a run replays exactly.
+comes from ``(world seed, step, event number)`` only, so a run replays exactly. On a torus
+(``boundary = "wrap"``) cuts go on across the edges and a move's centroid is that of the
+organism's unwrapped body.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any
 import numpy as np
 from pydantic import TypeAdapter
 
+from sim.metrics import body_on_torus, minimum_image
 from sim.scenario import (
     CutCircle,
     CutLine,
@@ -47,22 +50,57 @@ def kill(world: World, cells: np.ndarray) -> int:
     return alive
 
 
-def circle_mask(world: World, center: tuple[int, int], radius: float) -> np.ndarray:
-    """The disc of `radius` around `center` (plain distances)."""
-    yy, xx = np.mgrid[: world.height, : world.width]
-    return (yy - center[0]) ** 2 + (xx - center[1]) ** 2 <= radius**2
+def circle_mask(height: int, width: int, center: tuple[int, int], radius: float, wrap: bool = False) -> np.ndarray:
+    """The disc of `radius` around `center` in a ``height x width`` grid; on a torus (`wrap`)
+    distances are minimum-image ones, so a disc at an edge goes on across it."""
+    yy, xx = np.mgrid[:height, :width]
+    dy, dx = yy - center[0], xx - center[1]
+    if wrap:
+        dy, dx = minimum_image(dy, height), minimum_image(dx, width)
+    return dy**2 + dx**2 <= radius**2
 
 
-def line_mask(world: World, start: tuple[int, int], end: tuple[int, int], width: float) -> np.ndarray:
-    """Cells within ``width / 2`` of the segment from `start` to `end`."""
-    yy, xx = np.mgrid[: world.height, : world.width].astype(np.float64)
+def line_mask(height: int, width: int, start: tuple[int, int], end: tuple[int, int], thickness: float,
+              wrap: bool = False) -> np.ndarray:
+    """Cells within ``thickness / 2`` of the segment from `start` to `end`; on a torus (`wrap`),
+    of the segment or any of its copies one period away (so it goes on across the edges)."""
+    yy, xx = np.mgrid[:height, :width].astype(np.float64)
     a, b = np.asarray(start, np.float64), np.asarray(end, np.float64)
     direction = b - a
     length2 = float(direction @ direction)
-    t = np.zeros_like(yy) if length2 == 0 else np.clip(((yy - a[0]) * direction[0] + (xx - a[1]) * direction[1])
-                                                        / length2, 0.0, 1.0)
-    dy, dx = yy - (a[0] + t * direction[0]), xx - (a[1] + t * direction[1])
-    return dy**2 + dx**2 <= (width / 2) ** 2
+    shifts = [(sy, sx) for sy in (-height, 0, height) for sx in (-width, 0, width)] if wrap else [(0, 0)]
+    mask = np.zeros((height, width), bool)
+    for sy, sx in shifts:
+        py, px = yy - a[0] - sy, xx - a[1] - sx  # the cell relative to the copy's start
+        t = np.zeros_like(yy) if length2 == 0 else np.clip((py * direction[0] + px * direction[1]) / length2, 0.0, 1.0)
+        mask |= (py - t * direction[0]) ** 2 + (px - t * direction[1]) ** 2 <= (thickness / 2) ** 2
+    return mask
+
+
+def rect_mask(height: int, width: int, top_left: tuple[int, int], size: tuple[int, int],
+              wrap: bool = False) -> np.ndarray:
+    """The rectangle ``[top, top + h) x [left, left + w)``: clipped to the grid, or on a torus
+    (`wrap`) taken modulo the grid's height and width."""
+    (top, left), (h, w) = top_left, size
+    box = np.zeros((height, width), bool)
+    if wrap:
+        rows = np.arange(top, top + min(h, height)) % height
+        columns = np.arange(left, left + min(w, width)) % width
+        box[np.ix_(rows, columns)] = True
+    else:
+        box[max(0, top) : max(0, top + h), max(0, left) : max(0, left + w)] = True
+    return box
+
+
+def cut_mask(event: Any, height: int, width: int, wrap: bool) -> np.ndarray | None:
+    """The cells a cut event's shape covers, before any `organism` limit (None for other events)."""
+    if isinstance(event, CutCircle):
+        return circle_mask(height, width, event.center, event.radius, wrap)
+    if isinstance(event, CutRect):
+        return rect_mask(height, width, event.top_left, event.size, wrap)
+    if isinstance(event, CutLine):
+        return line_mask(height, width, event.start, event.end, event.width, wrap)
+    return None
 
 
 def translate(world: World, name: str, offset: tuple[int, int]) -> int:
@@ -85,11 +123,16 @@ def translate(world: World, name: str, offset: tuple[int, int]) -> int:
 
 
 def centroid_offset(world: World, name: str, to: tuple[int, int]) -> tuple[int, int]:
-    """The offset that brings organism `name`'s centroid (rounded) to `to`."""
+    """The offset that brings organism `name`'s centroid (rounded) to `to`. On a torus the
+    centroid is that of the organism's unwrapped body (`sim.metrics.body_on_torus`, right for an
+    organism straddling an edge) and the offset the shortest way there (minimum image)."""
     ys, xs = np.nonzero(world.mask(name))
     if len(ys) == 0:
         return (0, 0)
-    return (int(to[0] - round(ys.mean())), int(to[1] - round(xs.mean())))
+    if world.boundary != "wrap":
+        return (int(to[0] - round(ys.mean())), int(to[1] - round(xs.mean())))
+    cy, cx = body_on_torus(ys, xs, world.height, world.width)[:2]
+    return (int(minimum_image(to[0] - round(cy), world.height)), int(minimum_image(to[1] - round(cx), world.width)))
 
 
 EVENT_ADAPTER: TypeAdapter = TypeAdapter(Event)
@@ -113,15 +156,9 @@ def apply(world: World, event: Any, number: int = 0) -> dict[str, Any]:
     if isinstance(event, Spawn):
         world.spawn(event.name, event.species, event.position, event.identity)
         record["index"] = world.organism(event.name).index
-    elif isinstance(event, CutCircle):
-        record["killed"] = kill(world, region(world, event) & circle_mask(world, event.center, event.radius))
-    elif isinstance(event, CutRect):
-        (top, left), (height, width) = event.top_left, event.size
-        box = np.zeros((world.height, world.width), bool)
-        box[max(0, top) : max(0, top + height), max(0, left) : max(0, left + width)] = True
-        record["killed"] = kill(world, region(world, event) & box)
-    elif isinstance(event, CutLine):
-        record["killed"] = kill(world, region(world, event) & line_mask(world, event.start, event.end, event.width))
+    elif isinstance(event, CutCircle | CutRect | CutLine):
+        shape = cut_mask(event, world.height, world.width, world.boundary == "wrap")
+        record["killed"] = kill(world, region(world, event) & shape)
     elif isinstance(event, KillFraction):
         alive = region(world, event) & (world.owner > 0)
         chosen = alive & (event_rng(world, number).random(alive.shape) < event.fraction)
