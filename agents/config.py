@@ -20,21 +20,47 @@ Model = TypeVar("Model", bound=BaseModel)
 
 
 class Strict(BaseModel):
-    """Base of every config model: frozen, unknown keys are errors."""
+    """Base of every config model: frozen, unknown keys and non-finite numbers are errors."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 def read_toml(path: Path, error: type[ConfigError] = ConfigError) -> tuple[dict[str, Any], str]:
     """The parsed table and the text of a TOML file; a missing or unparsable file raises `error`."""
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except OSError as cause:
         raise error(f"{path}: cannot read the file ({cause.strerror or cause})") from cause
+    if len(raw) > MAX_FILE_BYTES:
+        raise error(f"{path}: expected a TOML file of at most {MAX_FILE_BYTES // 2**20} MiB, got {len(raw)} bytes")
     try:
-        return tomllib.loads(text), text
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as cause:
+        hint = " (it looks like UTF-16: save it as UTF-8)" if raw[:2] in (b"\xff\xfe", b"\xfe\xff") else ""
+        raise error(f"{path}: expected UTF-8 text, got undecodable bytes at offset {cause.start}{hint}") from cause
+    try:
+        data = tomllib.loads(text.removeprefix("\ufeff"))
     except tomllib.TOMLDecodeError as cause:
         raise error(f"{path}: not valid TOML: {cause}") from cause
+    except RecursionError as cause:
+        raise error(f"{path}: not valid TOML: nested too deeply") from cause
+    depth = _depth(data)
+    if depth > MAX_DEPTH:
+        raise error(f"{path}: expected tables and arrays nested at most {MAX_DEPTH} deep, got {depth}")
+    return data, text
+
+
+MAX_FILE_BYTES = 16 * 2**20
+MAX_DEPTH = 8
+
+
+def _depth(value: Any) -> int:
+    """How deeply tables and arrays nest in a parsed TOML value (a scalar is 0)."""
+    if isinstance(value, dict):
+        return 1 + max((_depth(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((_depth(v) for v in value), default=0)
+    return 0
 
 
 def validate(model: type[Model], data: dict[str, Any], path: Path, text: str,
@@ -56,6 +82,8 @@ def load(model: type[Model], path: Path, error: type[ConfigError] = ConfigError)
 def describe(item: dict[str, Any], model: type[BaseModel], path: Path, text: str) -> str:
     """One pydantic error as ``file:line: field: message``."""
     location = [part for part in item["loc"] if not str(part).startswith("function-")]
+    if item["type"] == "union_tag_invalid":  # point at the discriminating key itself
+        location.append(item["ctx"]["discriminator"].strip("'"))
     field = ".".join(str(part) for part in location) or "(file)"
     line = _line_of(text, location, missing=item["type"] == "missing")
     where = f"{path}:{line}" if line else f"{path}"
@@ -67,7 +95,20 @@ def describe(item: dict[str, Any], model: type[BaseModel], path: Path, text: str
     message = item["msg"].removeprefix("Value error, ")
     if item["type"] == "missing":
         return f"{where}: {field}: missing (required)"
-    return f"{where}: {field}: {message}, got {item.get('input')!r}"
+    if item["type"] == "union_tag_invalid":
+        tags = re.findall(r"'([^']+)'", item["ctx"]["expected_tags"])
+        guess = difflib.get_close_matches(str(item["ctx"]["tag"]), tags, n=1)
+        hint = f"did you mean {guess[0]!r}?" if guess else f"expected one of {', '.join(tags)}"
+        return f"{where}: {field}: unknown value {item['ctx']['tag']!r} ({hint})"
+    if isinstance(item.get("input"), dict):  # a whole table: its fields were named above, never dump it
+        return f"{where}: {field}: {message}"
+    return f"{where}: {field}: {message}, got {_short(item.get('input'))}"
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    """``repr(value)`` cut to `limit` characters."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _known_keys(model: type[BaseModel], location: list[Any]) -> list[str]:

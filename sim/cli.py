@@ -125,10 +125,13 @@ def _validate(args: argparse.Namespace) -> None:
     failed = []
     for path in args.paths:
         try:
-            load_scenario(path)
-            print(f"{path}: OK")
+            scenario = load_scenario(path)
         except NcaWorldError as error:
             failed.append(str(error))
+            continue
+        for warning in scenario.warnings:
+            print(f"nca-world: warning: {warning}", file=sys.stderr)
+        print(f"{path}: OK" + (f" ({len(scenario.warnings)} warning(s))" if scenario.warnings else ""))
     if failed:
         raise NcaWorldError("\n".join(failed))
 

@@ -82,13 +82,19 @@ class Timing(Strict):
 
 
 class Spawn(Timing):
-    """Plant a new organism (its name must be new)."""
+    """Plant a new organism (its name must be new), once."""
 
     kind: Literal["spawn"]
-    name: str
+    name: str = Field(min_length=1)
     species: str
     position: Position
     identity: list[float] | float | None = None
+
+    @model_validator(mode="after")
+    def _once(self) -> Spawn:
+        if self.step is None:
+            raise ValueError("expected step = N (an organism is planted once; every = N would plant its name again)")
+        return self
 
 
 class CutCircle(Timing):
@@ -104,7 +110,7 @@ class CutRect(Timing):
 
     kind: Literal["cut_rect"]
     top_left: Position
-    size: Position
+    size: tuple[Annotated[int, Field(ge=1)], Annotated[int, Field(ge=1)]]
 
 
 class CutLine(Timing):
@@ -120,8 +126,8 @@ class Noise(Timing):
     """Add Gaussian noise of standard deviation `std` to chosen channels of living cells."""
 
     kind: Literal["noise"]
-    std: float = Field(gt=0)
-    channels: list[int] | None = None
+    std: float = Field(gt=0, le=1e3)
+    channels: list[int] | None = Field(None, min_length=1)
 
 
 class KillFraction(Timing):
@@ -218,12 +224,75 @@ class ScenarioFile(Strict):
             if item.species not in species:
                 raise ValueError(f"{where}.{item.name}.species: expected one of {species}, got {item.species!r}")
             _inside(f"{where}.{item.name}.position", item.position, self.world)
+        planted = self.spawn_steps()
         for index, event in enumerate(self.events):
             if event.organism is not None and event.organism not in names:
                 raise ValueError(f"events.{index}.organism: expected one of {names}, got {event.organism!r}")
+            if event.organism is not None and first_step(event) < planted[event.organism][0]:
+                raise ValueError(f"events.{index}.{'step' if event.step is not None else 'from'}: expected at or "
+                                 f"after step {planted[event.organism][0]}, when {event.organism!r} is planted, "
+                                 f"got {first_step(event)}")
+            if event.organism is not None and first_step(event) == planted[event.organism][0] \
+                    and planted[event.organism][1] > index:
+                raise ValueError(f"events.{index}: {event.organism!r} is planted by events."
+                                 f"{planted[event.organism][1]} at the same step, after this event: "
+                                 f"expected the spawn first")
             if isinstance(event, CutCircle):
                 _inside(f"events.{index}.center", event.center, self.world)
+            if isinstance(event, Move) and event.to is not None:
+                _inside(f"events.{index}.to", event.to, self.world)
         return self
+
+    def spawn_steps(self) -> dict[str, tuple[int, int]]:
+        """Per organism name: the step it is planted at and the index of its spawn event (-1 for
+        ``[[organisms]]`` entries, which are planted before the step's events)."""
+        steps = {o.name: (o.spawn_step, -1) for o in self.organisms}
+        steps.update({e.name: (first_step(e), i) for i, e in enumerate(self.events) if isinstance(e, Spawn)})
+        return steps
+
+
+def likely_mistakes(file: ScenarioFile) -> list[str]:
+    """Valid settings that most likely do nothing: spawns and events after the last step, two
+    organisms planted on one cell, cuts that miss the grid entirely."""
+    found = []
+    steps, height, width = file.run.steps, file.world.height, file.world.width
+    for name, (step, index) in file.spawn_steps().items():
+        where = f"events.{index}" if index >= 0 else f"organisms.{name}"
+        if step > steps:
+            found.append(f"{where}: {name!r} is planted at step {step}, after the run's last step ({steps})")
+    for index, event in enumerate(file.events):
+        if not isinstance(event, Spawn) and first_step(event) > steps:
+            found.append(f"events.{index}: happens first at step {first_step(event)}, after the run's last "
+                         f"step ({steps}): it never happens")
+        if isinstance(event, CutRect | CutLine) and not _touches_grid(event, height, width):
+            found.append(f"events.{index}: the {event.kind} lies entirely outside the {height}x{width} grid")
+    cells: dict[Position, str] = {}
+    for organism in file.organisms:
+        if organism.position in cells:
+            found.append(f"organisms.{organism.name}.position: the same cell as {cells[organism.position]!r} "
+                         f"{list(organism.position)}")
+        cells.setdefault(organism.position, organism.name)
+    for index, event in enumerate(file.events):
+        if isinstance(event, Spawn) and event.position in cells:
+            found.append(f"events.{index}.position: the same cell as {cells[event.position]!r} "
+                         f"{list(event.position)}")
+    return found
+
+
+def _touches_grid(event: CutRect | CutLine, height: int, width: int) -> bool:
+    """Whether the cut's bounding box overlaps the grid."""
+    if isinstance(event, CutRect):
+        (top, left), (rows, columns) = event.top_left, event.size
+        return top < height and left < width and top + rows > 0 and left + columns > 0
+    margin = event.width / 2
+    ys, xs = (event.start[0], event.end[0]), (event.start[1], event.end[1])
+    return (min(ys) - margin <= height - 1 and max(ys) + margin >= 0
+            and min(xs) - margin <= width - 1 and max(xs) + margin >= 0)
+
+
+def first_step(event: Timing) -> int:
+    """The first step at which `event` happens."""
+    return event.step if event.step is not None else event.from_
 
 
 def _unique(field: str, names: list[str]) -> None:
@@ -245,6 +314,7 @@ class Scenario:
 
     def __init__(self, file: ScenarioFile, text: str, path: Path, rules: dict[str, Rule]) -> None:
         self.file, self.text, self.path, self.rules = file, text, path, rules
+        self.warnings = [f"{path}: {message}" for message in likely_mistakes(file)]
 
     @property
     def steps(self) -> int:
@@ -329,18 +399,33 @@ def _resolved(file: ScenarioFile, text: str, path: Path, rules: dict[str, Rule])
         raise ScenarioError(f"{path}: species: expected every species to have the same channel count, "
                             f"got {channels}")
     channel_count = next(iter(channels.values()))
+    species_of = {o.name: o.species for o in file.organisms}
+    species_of.update({e.name: e.species for e in file.events if isinstance(e, Spawn)})
     for index, event in enumerate(file.events):
-        if isinstance(event, Noise) and event.channels and not 0 <= min(event.channels) <= max(
-                event.channels) < channel_count:
-            raise ScenarioError(f"{path}: events.{index}.channels: expected channels 0..{channel_count - 1}, "
-                                f"got {event.channels}")
+        if isinstance(event, Noise) and event.channels:
+            _check_channels(path, f"events.{index}.channels", event.channels, channel_count)
         if isinstance(event, Spawn):
             _check_identity(path, f"events.{index}.identity", event.identity,
                             rules[event.species].spec.identity_channels)
+        if isinstance(event, SetIdentity):
+            _check_identity(path, f"events.{index}.identity", event.identity,
+                            rules[species_of[event.organism]].spec.identity_channels)  # type: ignore[index]
     for organism in file.organisms:
         _check_identity(path, f"organisms.{organism.name}.identity", organism.identity,
                         rules[organism.species].spec.identity_channels)
+    if isinstance(file.record.channels, list):
+        _check_channels(path, "record.channels", file.record.channels, channel_count)
     return Scenario(file, text, path, rules)
+
+
+def _check_channels(path: Path, field: str, chosen: list[int], count: int) -> None:
+    if not chosen:
+        raise ScenarioError(f"{path}: {field}: expected at least one channel number, got []")
+    bad = [c for c in chosen if not 0 <= c < count]
+    if bad:
+        raise ScenarioError(f"{path}: {field}: expected channel numbers 0..{count - 1}, got {bad}")
+    if len(set(chosen)) != len(chosen):
+        raise ScenarioError(f"{path}: {field}: expected each channel once, got {chosen}")
 
 
 def _check_identity(path: Path, field: str, identity: list[float] | float | None, count: int) -> None:
@@ -348,6 +433,8 @@ def _check_identity(path: Path, field: str, identity: list[float] | float | None
         if identity is not None and count == 0:
             raise ScenarioError(f"{path}: {field}: expected no identity (the species has none), got {identity}")
         return
+    if count == 0 and identity:
+        raise ScenarioError(f"{path}: {field}: expected no identity (the species has none), got {identity}")
     if len(identity) != count:
         raise ScenarioError(f"{path}: {field}: expected {count} value(s), got {identity}")
 

@@ -16,7 +16,10 @@ CORPUS = sorted(BAD.glob("*.toml"))
 
 
 def expected(path: Path) -> str:
-    return path.read_text().splitlines()[0].removeprefix("# expect: ")
+    """The first line's ``# expect: ...`` (files meant to be undecodable are read leniently)."""
+    raw = path.read_bytes()
+    text = raw.decode("utf-16") if raw[:2] in (b"\xff\xfe", b"\xfe\xff") else raw.decode("utf-8", "replace")
+    return text.splitlines()[0].removeprefix("# expect: ")
 
 
 def test_the_corpus_is_large_enough():
@@ -66,3 +69,57 @@ def test_overrides_set_nested_fields(scenario_dir):
     assert scenario.file.organisms[1].spawn_step == 7 and scenario.file.organisms[0].position == (5, 6)
     with pytest.raises(ScenarioError, match="does not name a field"):
         load_scenario(scenario_dir / "base.toml", ["organisms.9.position=[1, 1]"])
+
+
+def test_likely_mistakes_are_warnings_that_validate_prints(scenario_dir, capsys):
+    text = (scenario_dir / "base.toml").read_text()
+    text = text.replace("spawn_step = 5", "spawn_step = 50").replace("step = 20\n", "step = 41\n")
+    text = text.replace("position = [32, 48]", "position = [16, 16]")  # on a's cell
+    text += ('\n[[events]]\nstep = 3\nkind = "cut_rect"\ntop_left = [-20, 5]\nsize = [20, 4]\n'
+             '\n[[events]]\nstep = 3\nkind = "cut_line"\nstart = [0, 70]\nend = [40, 70]\nwidth = 4\n'
+             '\n[[events]]\nstep = 3\nkind = "cut_rect"\ntop_left = [-19, 5]\nsize = [20, 4]\n')
+    text = text.replace("from = 10\nuntil = 30", "from = 50\nuntil = 60")
+    (scenario_dir / "w.toml").write_text(text)
+    warnings = load_scenario(scenario_dir / "w.toml").warnings
+    expected_parts = [
+        "organisms.b: 'b' is planted at step 50, after the run's last step (40)",
+        "events.2: happens first at step 41, after the run's last step (40): it never happens",
+        "events.1: happens first at step 50",
+        "organisms.b.position: the same cell as 'a' [16, 16]",
+        "events.3: the cut_rect lies entirely outside the 48x64 grid",
+        "events.4: the cut_line lies entirely outside the 48x64 grid",
+    ]
+    for part in expected_parts:
+        assert any(part in w for w in warnings), part
+    assert len(warnings) == len(expected_parts)  # events.5 touches row 0: no warning
+    assert all(w.startswith(f"{scenario_dir / 'w.toml'}: ") for w in warnings)
+    assert main(["validate", str(scenario_dir / "w.toml")]) == 0
+    captured = capsys.readouterr()
+    assert "OK (6 warning(s))" in captured.out and captured.err.count("nca-world: warning:") == 6
+
+
+def test_a_clean_scenario_has_no_warnings(scenario_dir):
+    assert load_scenario(scenario_dir / "base.toml").warnings == []
+
+
+@pytest.mark.parametrize(("position", "inside"), [
+    ((0, 0), True), ((47, 63), True), ((48, 0), False), ((0, 64), False), ((-1, 0), False), ((0, -1), False),
+    ((47, 64), False), ((48, 63), False)])
+def test_positions_at_every_edge_of_the_grid(scenario_dir, position, inside):
+    text = (scenario_dir / "base.toml").read_text().replace("position = [16, 16]", f"position = {list(position)}")
+    (scenario_dir / "e.toml").write_text(text)
+    if inside:
+        assert load_scenario(scenario_dir / "e.toml").file.organisms[0].position == position
+    else:
+        with pytest.raises(ScenarioError, match=r"organisms\.a\.position: expected inside the 48x64 grid"):
+            load_scenario(scenario_dir / "e.toml")
+
+
+def test_errors_never_dump_a_whole_table(scenario_dir):
+    text = (scenario_dir / "base.toml").read_text().replace('kind = "move"', 'kind = "move"\nto = [3, 3]')
+    (scenario_dir / "d.toml").write_text(text)
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(scenario_dir / "d.toml")
+    message = str(caught.value)
+    assert "expected exactly one of by = [dy, dx] or to = [y, x]" in message
+    assert "{" not in message and len(message) < 300
