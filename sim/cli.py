@@ -16,12 +16,34 @@ def _bench(args: argparse.Namespace) -> None:
 
 
 def _train(args: argparse.Namespace) -> None:
-    from agents.train import Trainer, keep_freed_memory, run
+    import signal
+
+    from agents.errors import ConfigError
     from agents.trainconfig import load_training_file
 
-    config = load_training_file(args.config)
+    config = load_training_file(args.config)  # validated before torch is imported: refusals are quick
+    try:
+        config.target.images(args.config.parent)
+    except ConfigError as error:
+        message = str(error)
+        raise ConfigError(message if message.startswith(str(args.config)) else f"{args.config}: {message}") from error
     out = args.out or args.config.with_suffix(".h5")
     checkpoint = args.checkpoint or out.with_name(out.stem + ".ckpt.h5")
+    if checkpoint.resolve() in (args.config.resolve(), out.resolve()):
+        raise ConfigError(f"{args.config}: --checkpoint: expected a file other than the config and the model, "
+                          f"got {checkpoint}")
+    if args.resume and not checkpoint.is_file():
+        raise ConfigError(f"{checkpoint}: no checkpoint to resume from")
+    if not args.resume and checkpoint.exists():
+        raise ConfigError(f"{checkpoint}: a checkpoint of an earlier training exists: continue it with --resume, "
+                          f"or delete it to start again")
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # `kill` or a scheduler's SIGTERM: checkpoint and stop like Ctrl-C
+
+    signal.signal(signal.SIGTERM, stop)
+    from agents.train import Trainer, keep_freed_memory, run
+
     keep_freed_memory()
     trainer = Trainer(config, base=args.config.parent)
     if args.resume:

@@ -1,5 +1,9 @@
 """The trainer: recipe pieces on small arrays, learning, exact resume, config refusals."""
 
+import os
+import shutil
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -346,3 +350,37 @@ def test_a_slim_checkpoint_regrows_its_pool_from_the_model(tmp_path):
     grown = (resumed.pool.states[..., 3] > 0.1).sum(dim=(1, 2))
     assert (grown >= 1).all()  # every sample grew from its seed (none is an empty state)
     resumed.step()
+
+
+BAD_CONFIGS = sorted((Path(__file__).parent / "configs" / "bad").glob("*.toml"))
+
+
+@pytest.mark.parametrize("bad", BAD_CONFIGS, ids=[p.stem for p in BAD_CONFIGS])
+def test_malformed_training_configs_are_refused_by_train(bad, tmp_path, capsys):
+    from tests.test_scenario import expected
+
+    target = tmp_path / bad.name
+    shutil.copy(bad, target)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    assert main(["train", str(target)]) == 2
+    message = capsys.readouterr().err
+    assert message.startswith(f"nca-world: error: {target}")
+    assert expected(bad) in message and "Traceback" not in message
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing written
+
+
+def test_a_refused_config_is_refused_before_torch_is_imported(tmp_path):
+    shutil.copy(BAD_CONFIGS[0], tmp_path / "bad.toml")
+    code = ("import sys; from sim.cli import main; code = main(['train', 'bad.toml']); "
+            "sys.exit(10 + code if 'torch' in sys.modules else code)")
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
+    assert done.returncode == 2, done.stderr
+
+
+def test_train_refuses_to_overwrite_an_earlier_checkpoint(tmp_path, capsys):
+    path = tiny(tmp_path, iterations=1)
+    (tmp_path / "tiny.ckpt.h5").write_bytes(b"an earlier training")
+    assert main(["train", str(path)]) == 2
+    assert "continue it with --resume" in capsys.readouterr().err
+    assert (tmp_path / "tiny.ckpt.h5").read_bytes() == b"an earlier training"

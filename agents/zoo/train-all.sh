@@ -9,7 +9,10 @@ names=("$@")
 if [ ${#names[@]} -eq 0 ]; then
     for config in *.toml; do [ "$config" != zoo.toml ] && names+=("${config%.toml}"); done
 fi
-jobs=${JOBS:-$(nproc)}
+# A training with 64-199-step rollouts peaks at ~4 GB (back-propagation through the whole rollout):
+# run no more at once than the memory holds.
+memory_jobs=$(( $(awk '/MemAvailable/ {print $2}' /proc/meminfo) / (4 * 1024 * 1024) ))
+jobs=${JOBS:-$(( memory_jobs < $(nproc) ? (memory_jobs > 0 ? memory_jobs : 1) : $(nproc) ))}
 printf '%s\n' "${names[@]}" | xargs -P "$jobs" -I{} sh -c '
     resume=""; [ -f "{}.ckpt.h5" ] && resume="--resume"
     OMP_NUM_THREADS=1 nca-world train "{}.toml" $resume > "{}.log" 2>&1 && echo "{}: done" || echo "{}: failed (see {}.log)"'
