@@ -160,6 +160,7 @@ def body_on_torus(ys: np.ndarray, xs: np.ndarray, height: int, width: int) -> tu
             int(top + rows - 1), int(left + columns - 1))
 
 
-def minimum_image(delta: np.ndarray | float, period: int) -> np.ndarray | float:
-    """`delta` as the shortest signed difference on a circle of `period`: in ``[-period/2, period/2)``."""
-    return (np.asarray(delta) + period / 2) % period - period / 2
+def minimum_image(delta, period: int):
+    """`delta` (a number, array or Series) as the shortest signed difference on a circle of
+    `period`: in ``[-period/2, period/2)``."""
+    return (delta + period / 2) % period - period / 2
