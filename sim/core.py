@@ -165,25 +165,26 @@ def rule_rows(state, owner, near1, near2, height, width, wrap, pre, rule, active
     """``pre = maxpool3(hot)`` and the organism whose rule updates each cell of the halo.
 
     ``rule[y, x]`` is 0 outside ``maxpool5(hot)``; inside it is the owner, or for an unowned
-    cell its strongest owned neighbour (3x3, else 5x5). ``active[y]``: row y has a rule cell;
-    a row without one is entirely dead after the step.
+    cell its strongest owned neighbour (3x3, else 5x5), or 0 when there is none (the cell keeps
+    its state). ``active[y]``: row y has a cell in ``maxpool5(hot)``; a row without one is
+    entirely dead after the step. (Not "a cell with a rule": an unowned hot cell with no owner
+    near it lives on unchanged, whatever the rest of its row holds.)
     """
     for y in prange(height):
         r = y + RING
         for x in range(width):
             pre[y, x] = near1[r - 1, x] | near1[r, x] | near1[r + 1, x]
+        any_halo = False
         for x in range(width):
             halo = near2[r - 2, x] | near2[r - 1, x] | near2[r, x] | near2[r + 1, x] | near2[r + 2, x]
+            any_halo |= halo
             o = owner[y, x]
             if halo and o == 0:
                 o = _strongest_owned(state, owner, y, x, 1, height, width, wrap)
                 if o == 0:
                     o = _strongest_owned(state, owner, y, x, 2, height, width, wrap)
             rule[y, x] = o if halo else 0
-        any_rule = False
-        for x in range(width):
-            any_rule |= rule[y, x] > 0
-        active[y] = any_rule
+        active[y] = any_halo
 
 
 # --------------------------------------------------------------------------- perception and MLP
