@@ -76,6 +76,7 @@ class Analysis:
     regeneration: pd.DataFrame
     names: dict[int, str]
     events: list[dict]
+    wrap: bool = False  # the world was a torus
 
     def summary(self) -> str:
         """A few lines for the terminal."""
@@ -344,6 +345,7 @@ def analyze(recording: Recording | str | Path, rotations: bool = False, boundary
         regeneration=regeneration(organisms, ctx.events, ctx.names, damaged_organisms(recording, ctx)),
         names=ctx.names,
         events=ctx.events,
+        wrap=ctx.wrap,
     )
 
 

@@ -103,17 +103,21 @@ def _analyze(args: argparse.Namespace) -> None:
     from sim.recorder import open_recording
 
     out = args.out or args.recording.with_suffix("")
+    video = args.video  # where the user asked: relative to the current folder, not the recording
+    view = args.view or "rgb"
     with open_recording(args.recording) as recording:
+        figures.check_outputs(recording, out, video, view)  # before the analysis, not after it
         analysis = analyze(recording, rotations=args.rotations)
         written = figures.write_tables(analysis, out)
         written.append(figures.plot_timeseries(analysis, out / "shape_error_and_mass.png"))
         written.append(figures.plot_tracks(analysis, recording, out / "centroid_tracks.png"))
         montage = figures.montage(analysis, recording, out / "damage_montage.png")
         written += [montage] if montage else []
-        if args.video:
-            written.append(figures.export_video(recording, out / args.video, view=args.view))
+        if video is not None:
+            video.parent.mkdir(parents=True, exist_ok=True)
+            written.append(figures.export_video(recording, video, view=view))
     print(analysis.summary())
-    print(f"wrote {len(written)} files to {out}/")
+    print(f"wrote {len(written)} files to {out}/" + (f" and {video}" if video is not None else ""))
 
 
 def _sweep(args: argparse.Namespace) -> None:
@@ -205,8 +209,10 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("recording", type=Path)
     analyze.add_argument("--out", type=Path, help="output folder (default: next to the recording)")
     analyze.add_argument("--rotations", action="store_true", help="also align the 4 right-angle rotations")
-    analyze.add_argument("--video", help="also export the recording, e.g. run.gif or run.mp4")
-    analyze.add_argument("--view", default="rgb", choices=("rgb", "alpha", "identity", "owner", "hidden"))
+    analyze.add_argument("--video", type=Path,
+                         help="also export the recording to this file (from the current folder): run.gif or run.mp4")
+    analyze.add_argument("--view", choices=("rgb", "alpha", "identity", "owner", "hidden"),
+                         help="the video's view (default rgb); refused if the recorded channels lack it")
     analyze.set_defaults(handler=_analyze)
     sweep = commands.add_parser("sweep", help="run a sweep file on Dask (a LocalCluster by default)")
     sweep.add_argument("sweep", type=Path)

@@ -1,4 +1,8 @@
-"""Figures, tables on disk and video export for an analysed recording (matplotlib, imageio)."""
+"""Figures, tables on disk and video export for an analysed recording (matplotlib, imageio).
+
+`check_outputs` refuses, before any work, what could only fail at the end: an output folder that
+is a file, a video format imageio cannot write, a view the recording cannot show.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,46 @@ from pathlib import Path
 
 import numpy as np
 
+from agents.errors import NcaWorldError
 from sim.analysis import DAMAGE_KINDS, Analysis
 from sim.recorder import Recording
 from sim.render import layers_from_frame, organism_colour, render
+
+VIDEO_SUFFIXES = (".gif", ".mp4")  # GIF through Pillow, MP4 (H.264) through imageio-ffmpeg
+
+
+class OutputError(NcaWorldError):
+    """An output that cannot be written: a folder that is a file, an unknown video format, a view
+    the recording lacks."""
+
+
+def available_views(recording: Recording) -> list[str]:
+    """The viewer views the recording's channels can show (`sim.render.VIEWS`)."""
+    models = recording.models
+    first = next(iter(models.values())).spec
+    k = max(rule.spec.identity_channels for rule in models.values())
+    blank = np.zeros((1, 1, len(recording.channels)), np.float32)
+    return layers_from_frame(blank, recording.channels, np.zeros((1, 1), np.int32), first.channels, k).views()
+
+
+def check_outputs(recording: Recording, out: Path, video: Path | None, view: str) -> None:
+    """Refuse (`OutputError`, ``<file>: <field>: expected X, got Y``) an output folder `out` that
+    is an existing file, a `video` that is a folder or not a GIF / MP4 (or an MP4 without
+    imageio-ffmpeg), and a `view` the recording's channels cannot show."""
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"{out}: --out: expected a folder (or a new name), got an existing file")
+    if video is not None:
+        if video.suffix.lower() not in VIDEO_SUFFIXES:
+            raise OutputError(f"{video}: --video: expected a file ending in {' or '.join(VIDEO_SUFFIXES)}, "
+                              f"got {video.suffix or 'no suffix'!r}")
+        if video.is_dir():
+            raise OutputError(f"{video}: --video: expected a file name, got an existing folder")
+        if video.suffix.lower() == ".mp4" and importlib.util.find_spec("imageio_ffmpeg") is None:
+            raise OutputError(f"{video}: --video: expected imageio-ffmpeg installed for MP4, got none (use .gif)")
+    views = available_views(recording)
+    if view not in views:
+        raise OutputError(f"{recording.path}: --view: expected one of {views} (the recorded channels are "
+                          f"{recording.channels}), got {view!r}")
 
 
 def _pyplot():
@@ -66,7 +107,8 @@ def plot_timeseries(analysis: Analysis, path: Path) -> Path:
     top.set_ylabel("aligned RGBA error")
     bottom.set_ylabel("mass (sum of alpha)")
     bottom.set_xlabel("step")
-    top.legend(fontsize=8)
+    if not analysis.organisms.empty:
+        top.legend(fontsize=8)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
@@ -77,12 +119,18 @@ def plot_tracks(analysis: Analysis, recording: Recording, path: Path) -> Path:
     """Centroid tracks over the final frame."""
     plt = _pyplot()
     figure, axis = plt.subplots(figsize=(6, 6 * recording.height / recording.width))
-    axis.imshow(frame_image(recording, len(recording) - 1))
+    if len(recording):
+        axis.imshow(frame_image(recording, len(recording) - 1))
     for k, table in analysis.organisms.groupby("organism"):
         colour = np.array(organism_colour(int(k))) / 255
-        axis.plot(table.centroid_x, table.centroid_y, color=colour, linewidth=1.5, label=analysis.names[int(k)])
+        ys, xs = table.centroid_y.to_numpy(float), table.centroid_x.to_numpy(float)
+        if analysis.wrap:  # no line across the grid where a track leaves one edge and comes in at the other
+            jumps = (np.abs(np.diff(ys)) > recording.height / 2) | (np.abs(np.diff(xs)) > recording.width / 2)
+            ys, xs = np.insert(ys, np.nonzero(jumps)[0] + 1, np.nan), np.insert(xs, np.nonzero(jumps)[0] + 1, np.nan)
+        axis.plot(xs, ys, color=colour, linewidth=1.5, label=analysis.names[int(k)])
     axis.set_axis_off()
-    axis.legend(fontsize=7, loc="lower right")
+    if not analysis.organisms.empty:
+        axis.legend(fontsize=7, loc="lower right")
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
@@ -94,7 +142,7 @@ def montage(analysis: Analysis, recording: Recording, path: Path,
     """For each damage event, frames at these step offsets around it (one row per event)."""
     plt = _pyplot()
     damage = [r for r in analysis.events if r["event"]["kind"] in DAMAGE_KINDS]
-    if not damage:
+    if not damage or not len(recording):
         return None
     steps = recording.steps
     figure, axes = plt.subplots(len(damage), len(offsets), figsize=(2 * len(offsets), 2 * len(damage)), squeeze=False)
@@ -113,14 +161,19 @@ def montage(analysis: Analysis, recording: Recording, path: Path,
 
 def export_video(recording: Recording, path: Path, view: str = "rgb", fps: int = 30, every: int = 1,
                  scale: int = 2) -> Path:
-    """The recording as a GIF or MP4 (by the file's suffix) in any viewer view."""
+    """The recording as a GIF or MP4 (by the file's suffix, `VIDEO_SUFFIXES`) in any viewer view.
+
+    A GIF's frames last ``1000 / fps`` ms (imageio's Pillow writer takes milliseconds; GIF stores
+    hundredths of a second) and it loops.
+    """
     import imageio.v2 as imageio
 
-    writer = imageio.get_writer(path, fps=fps) if path.suffix == ".mp4" else imageio.get_writer(path, duration=1 / fps)
+    mp4 = path.suffix.lower() == ".mp4"
+    writer = imageio.get_writer(path, fps=fps) if mp4 else imageio.get_writer(path, duration=1000 / fps, loop=0)
     try:
         for index in range(0, len(recording), every):
             image = frame_image(recording, index, view).repeat(scale, axis=0).repeat(scale, axis=1)
-            if path.suffix == ".mp4":  # H.264 wants sides in whole 16-pixel blocks: pad with white
+            if mp4:  # H.264 wants sides in whole 16-pixel blocks: pad with white
                 extra = [(-side) % 16 for side in image.shape[:2]]
                 image = np.pad(image, ((0, extra[0]), (0, extra[1]), (0, 0)), constant_values=255)
             writer.append_data(image)

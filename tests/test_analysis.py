@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from agents.errors import RecordingError
@@ -24,21 +25,28 @@ def species(target: np.ndarray = SHAPE) -> Rule:
     return Rule(rule.spec, rule.w1, rule.b1, rule.w2, rule.b2, target=target)
 
 
-def synthetic(path: Path, frames, positions, events=(), size=(40, 60)) -> Path:
+def synthetic(path: Path, frames, positions, events=(), size=(40, 60), *, rule: Rule | None = None,
+              channels=(0, 1, 2, 3), identities=None, spawn_steps=None) -> Path:
     """A recording of the given (state, owner) frames at steps 0, 1, ...; organisms spawned at
-    `positions` (their seed cells), `events` logged as (step, event) pairs."""
-    world = World(*size, species={"block": species()})
+    `positions` (their seed cells) at `spawn_steps` (default 0) with `identities`, `events`
+    logged as (step, event) or (step, event, effect, source) tuples."""
+    world = World(*size, species={"block": rule or species()})
+    identities = identities or [None] * len(positions)
+    spawn_steps = spawn_steps or [0] * len(positions)
     for k, position in enumerate(positions, start=1):
-        world.spawn(f"o{k}", "block", position)
-    with Recorder(path, world, scenario_text="", channels=[0, 1, 2, 3], keyframe_every=1000) as recorder:
-        for k, position in enumerate(positions, start=1):
-            spawn = Spawn(kind="spawn", step=0, name=f"o{k}", species="block", position=position)
-            recorder.event(record_of(spawn, 0, {"index": k}, "scenario"))
+        world.spawn(f"o{k}", "block", position, identities[k - 1])
+    with Recorder(path, world, scenario_text="", channels=list(channels), keyframe_every=1000) as recorder:
         for step, (state, owner) in enumerate(frames):
             world.step_count = step
-            for when, event in events:
+            for k, position in enumerate(positions, start=1):
+                if spawn_steps[k - 1] == step:
+                    spawn = Spawn(kind="spawn", step=step, name=f"o{k}", species="block", position=position,
+                                  identity=identities[k - 1])
+                    recorder.event(record_of(spawn, step, {"index": k}, "scenario"))
+            for when, event, *logged in events:
                 if when == step:
-                    recorder.event(record_of(event, step, {}, "scenario"))
+                    effect, source = logged if logged else ({}, "scenario")
+                    recorder.event(record_of(event, step, effect, source))
             world.state[:] = state
             world.owner[:] = owner
             recorder.observe(world)
@@ -150,3 +158,219 @@ def test_video_export_in_a_viewer_view(tmp_path, suffix):
     frames = iio.imread(video)
     assert len(frames) == 6 and frames.shape[1:3] == ((80, 120) if suffix == ".gif" else (80, 128))
     assert tuple(frames[0][17 * 2, 13 * 2][:3]) == pytest.approx((230, 159, 0), abs=40)  # organism 1's colour
+
+
+# ---------------------------------------------------------------- absolute values (issue 18)
+
+def quantised(values) -> np.ndarray:
+    """What a uint8 recording stores for these values, read back."""
+    return np.round(np.asarray(values, np.float64) * 255) / 255
+
+
+def test_the_aligned_shape_error_is_the_hand_computed_mean_square_error(tmp_path):
+    """Error = sum of squared RGBA differences over the target's 9 x 9 frame / (4 * 81)."""
+    colour, stored = np.asarray(SHAPE[4, 4], np.float64), quantised(SHAPE[4, 4])
+    missing = block_at(15, 20)
+    missing[0][15:20, 26] = 0.0  # the block's last column (5 cells) is gone
+    missing[1][15:20, 26] = 0
+    recoloured = block_at(15, 20)
+    recoloured[0][15:20, 20:27, 0] = 0.6  # red 0.2 -> 0.6 in every cell
+    table = analyze(synthetic(tmp_path / "error.h5", [block_at(15, 20), missing, recoloured], [(17, 23)])).organisms
+    exact = 35 * ((stored - colour) ** 2).sum() / 324  # only the uint8 rounding of 0.3
+    assert table.shape_error[0] == pytest.approx(exact, abs=1e-7) and exact < 1e-5  # FFT sums in float32
+    absent = (5 * (colour**2).sum() + 30 * ((stored - colour) ** 2).sum()) / 324  # 5 x 1.49 / 324 = 0.0230
+    assert table.shape_error[1] == pytest.approx(absent, rel=1e-5) and absent == pytest.approx(0.023, abs=1e-3)
+    assert table.iou[1] == pytest.approx(30 / 35)
+    red = stored.copy()
+    red[0] = quantised(0.6)
+    assert table.shape_error[2] == pytest.approx(35 * ((red - colour) ** 2).sum() / 324, rel=1e-5)  # 0.0173
+    assert table.iou[2] == 1.0
+
+
+def test_y_velocity_and_track_of_a_shape_moving_down(tmp_path):
+    frames = [block_at(5 + 2 * t, 20) for t in range(8)]  # two rows down per step
+    track = analyze(synthetic(tmp_path / "down.h5", frames, [(7, 23)])).organisms
+    np.testing.assert_allclose(track.centroid_y, 7 + 2 * np.arange(8))
+    np.testing.assert_allclose(track.velocity_y.iloc[1:], 2.0)
+    np.testing.assert_allclose(track.velocity_x.iloc[1:], 0.0)
+    assert track.top.tolist() == (5 + 2 * np.arange(8)).tolist()
+    assert track.bottom.tolist() == (9 + 2 * np.arange(8)).tolist()
+
+
+def test_an_organism_over_three_times_its_target_area_has_exploded(tmp_path):
+    frames = []
+    for extra in (5, 6):  # the target holds 35 living cells: 105 is the limit
+        state, owner = np.zeros((40, 60, 16), np.float32), np.zeros((40, 60), np.int32)
+        state[10:20, 10:20, 3], owner[10:20, 10:20] = 1.0, 1
+        state[20, 10 : 10 + extra, 3], owner[20, 10 : 10 + extra] = 1.0, 1
+        frames.append((state, owner))
+    table = analyze(synthetic(tmp_path / "big.h5", frames, [(15, 15)])).organisms
+    assert table.alive.tolist() == [105, 106] and table.exploded.tolist() == [False, True]
+
+
+def test_identity_purity_is_the_fraction_of_cells_nearest_their_own_identity(tmp_path):
+    rule = Rule.random(RuleSpec(hidden=8, identity_channels=1), seed=0)
+    rule = Rule(rule.spec, rule.w1, rule.b1, rule.w2, rule.b2, target=SHAPE)
+    state, owner = block_at(10, 10)
+    state, owner = block_at(10, 30, state=state, owner=owner, index=2)
+    state[10:15, 10:17, 15] = 1.0  # o1 (identity 1): 30 cells at 1.0, a column of 5 at 0.2 (nearer o2's 0)
+    state[10:15, 16, 15] = 0.2
+    state[10:15, 30:37, 15] = 0.0  # o2 (identity 0): 28 cells at 0.0, a row of 7 at 0.9 (nearer o1's 1)
+    state[12, 30:37, 15] = 0.9
+    path = synthetic(tmp_path / "identity.h5", [(state, owner)], [(12, 13), (12, 33)], rule=rule,
+                     channels=(0, 1, 2, 3, 15), identities=[1.0, 0.0])
+    table = analyze(path).organisms
+    assert table.identity_purity.tolist() == pytest.approx([30 / 35, 28 / 35])
+
+
+L_SHAPE = np.zeros((9, 9, 4), np.float32)
+L_SHAPE[1:8, 2:4] = (0.2, 0.4, 0.6, 1.0)  # a 7-high bar ...
+L_SHAPE[6:8, 4:7] = (0.2, 0.4, 0.6, 1.0)  # ... with a foot to the right: no right-angle turn maps it on itself
+
+
+def test_rotations_find_a_turned_shape(tmp_path):
+    turned = np.rot90(L_SHAPE, 1)  # a quarter turn counter-clockwise
+    state, owner = np.zeros((40, 60, 16), np.float32), np.zeros((40, 60), np.int32)
+    state[10:19, 20:29, :4] = turned
+    owner[10:19, 20:29] = np.where(turned[..., 3] > 0, 1, 0)
+    path = synthetic(tmp_path / "turned.h5", [(state, owner)], [(14, 24)], rule=species(L_SHAPE))
+    plain, turns = analyze(path).organisms.iloc[0], analyze(path, rotations=True).organisms.iloc[0]
+    assert turns.shape_error == pytest.approx(0.0, abs=1e-6) and turns.iou == 1.0 and turns.rotation == 1
+    organism = np.where(owner[10:19, 20:29, None] > 0, quantised(turned), 0)
+    assert plain.shape_error == pytest.approx(brute_force_error(organism, L_SHAPE), rel=1e-5)
+    assert plain.shape_error > 0.05 and plain.rotation == 0
+
+
+def brute_force_error(organism: np.ndarray, target: np.ndarray) -> float:
+    """The aligned error with plain loops: every placement of the target's frame against the
+    organism image, squared differences inside, the organism's squares outside, / (4 h w)."""
+    h, w = target.shape[:2]
+    big_h, big_w = organism.shape[:2]
+    best = np.inf
+    for top in range(-h, big_h + 1):
+        for left in range(-w, big_w + 1):
+            canvas = np.zeros((big_h + 2 * h, big_w + 2 * w, 4))
+            canvas[h : h + big_h, w : w + big_w] = organism
+            window = canvas[top + h : top + 2 * h, left + w : left + 2 * w].copy()
+            outside = (canvas**2).sum() - (window**2).sum()
+            best = min(best, (((window - target) ** 2).sum() + outside) / (4 * h * w))
+    return best
+
+
+# ---------------------------------------------------------------- what a damage event hit
+
+def test_a_viewer_cut_is_credited_only_to_the_organism_that_lost_cells(tmp_path):
+    frames = []
+    for t in range(30):
+        state, owner = block_at(10, 10)
+        state, owner = block_at(10, 40, state=state, owner=owner, index=2)
+        if 10 <= t < 16:  # o1's last two columns are cut at step 10 and are back at step 16
+            state[10:15, 15:17] = 0.0
+            owner[10:15, 15:17] = 0
+        frames.append((state, owner))
+    viewer_cut = CutCircle(kind="cut_circle", step=10, center=(12, 16), radius=2.5)  # no organism named
+    missed = CutCircle(kind="cut_circle", step=20, center=(35, 55), radius=2)  # nobody there
+    result = analyze(synthetic(tmp_path / "viewer.h5", frames, [(12, 13), (12, 43)],
+                               events=[(10, viewer_cut, {"killed": 10}, "viewer"),
+                                       (20, missed, {"killed": 0}, "viewer")]))
+    assert result.regeneration.name.tolist() == ["o1"] and result.regeneration.regrowth_steps.tolist() == [6]
+    summary = result.summary()
+    assert summary.count("regrown") == 1 and "on o1: " in summary and "on o2" not in summary
+
+
+def test_an_organism_before_its_spawn_has_no_measures_and_a_dead_one_no_box(tmp_path):
+    frames = [block_at(10, 40, index=2, state=block_at(10, 10)[0], owner=block_at(10, 10)[1]) if t >= 3
+              else block_at(10, 10) for t in range(5)]
+    frames.append((np.zeros_like(frames[0][0]), np.zeros_like(frames[0][1])))  # both gone at step 5
+    table = analyze(synthetic(tmp_path / "late.h5", frames, [(12, 13), (12, 43)], spawn_steps=[0, 3])).organisms
+    late = table[table.organism == 2].set_index("step")
+    for column in ("alive", "mass", "centroid_y", "top", "bottom", "shape_error", "iou", "debris_cells"):
+        assert late.loc[:2, column].isna().all(), column  # not iou 0.0 and a box of -1
+    assert late.alive.loc[3] == 35 and late.top.loc[3] == 10 and late.iou.loc[3] == 1.0
+    assert late.alive.loc[5] == 0 and late.iou.loc[5] == 0.0 and pd.isna(late.top.loc[5]) and late.collapsed.loc[5]
+    assert not late.collapsed.loc[:4].any()
+
+
+# ---------------------------------------------------------------- recordings with nothing in them
+
+def test_a_recording_killed_before_its_first_flush_gives_empty_tables(tmp_path, capsys):
+    world = World(40, 60, species={"block": species()})
+    world.spawn("o1", "block", (12, 13))
+    world.step_count = 1  # no keyframe (it would flush)
+    recorder = Recorder(tmp_path / "killed.h5", world, scenario_text="", channels=[0, 1, 2, 3],
+                        keyframe_every=1000, flush_every=1000)
+    recorder.event(record_of(Spawn(kind="spawn", step=1, name="o1", species="block", position=(12, 13)), 1,
+                             {"index": 1}, "scenario"))
+    for _ in range(3):
+        recorder.observe(world)  # frames wait for a flush that never comes
+        world.step_count += 1
+    recorder.file.flush()
+    result = analyze(tmp_path / "killed.h5")
+    assert len(result.organisms) == 0 and len(result.paper) == 0 and len(result.regeneration) == 0
+    assert "velocity_y" in result.organisms and str(result.organisms.alive.dtype) == "Int64"
+    assert "nothing to analyse" in result.summary()
+    assert main(["analyze", str(tmp_path / "killed.h5"), "--out", str(tmp_path / "report")]) == 0
+    assert (tmp_path / "report" / "organisms.csv").read_text().startswith("step,organism,name,alive")
+    recorder.close(complete=False)
+
+
+def test_an_empty_world_gives_empty_organism_tables(tmp_path):
+    frames = [(np.zeros((40, 60, 16), np.float32), np.zeros((40, 60), np.int32))] * 3
+    result = analyze(synthetic(tmp_path / "empty.h5", frames, []))
+    assert len(result.organisms) == 0 and result.paper.step.tolist() == [0, 1, 2]
+    assert result.paper.box_top.isna().all() and result.paper.box_shift.isna().all()
+    assert main(["analyze", str(tmp_path / "empty.h5"), "--out", str(tmp_path / "report")]) == 0
+
+
+# ---------------------------------------------------------------- the command line refuses before working
+
+@pytest.fixture
+def moving(tmp_path) -> Path:
+    return synthetic(tmp_path / "move.h5", [block_at(15, 10 + t) for t in range(4)], [(17, 13)])
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--video", "x.avi"], "x.avi: --video: expected a file ending in .gif or .mp4, got '.avi'"),
+    (["--video", "noext"], "noext: --video: expected a file ending in .gif or .mp4, got 'no suffix'"),
+    (["--out", "{tmp}/a-file.txt"], "a-file.txt: --out: expected a folder (or a new name), got an existing file"),
+    (["--view", "identity", "--video", "v.gif"], "move.h5: --view: expected one of ['rgb', 'alpha', 'owner']"),
+    (["--view", "hidden"], "got 'hidden'"),
+])
+def test_bad_outputs_are_refused_before_the_analysis(moving, tmp_path, capsys, monkeypatch, arguments, message):
+    (tmp_path / "a-file.txt").write_text("not a folder")
+    monkeypatch.chdir(tmp_path)
+    calls = []
+    monkeypatch.setattr(analysis_module, "_measure_frame", lambda *a: calls.append(a))
+    arguments = [a.replace("{tmp}", str(tmp_path)) for a in arguments]
+    assert main(["analyze", str(moving), "--out", str(tmp_path / "report"), *arguments]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("nca-world: error: ") and message in err and "Traceback" not in err, err
+    assert not calls and not (tmp_path / "report").exists()  # refused before any work
+    assert not list(tmp_path.glob("*.avi")) and not list(tmp_path.glob("*.gif"))
+
+
+def test_the_video_lands_where_the_user_asked(moving, tmp_path, monkeypatch, capsys):
+    here = tmp_path / "somewhere"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    assert main(["analyze", str(moving), "--out", str(tmp_path / "report"), "--video", "demo.gif",
+                 "--view", "owner"]) == 0
+    assert (here / "demo.gif").stat().st_size > 0
+    assert not (tmp_path / "report" / "demo.gif").exists() and not (tmp_path / "demo.gif").exists()
+    assert "and demo.gif" in capsys.readouterr().out
+
+
+def test_gif_frames_last_one_over_fps_seconds_in_milliseconds(moving, tmp_path):
+    from PIL import Image
+
+    from sim.figures import export_video
+    from sim.recorder import open_recording
+
+    with open_recording(moving) as recording:
+        export_video(recording, tmp_path / "slow.gif", fps=10)
+    with Image.open(tmp_path / "slow.gif") as gif:
+        durations = []
+        for index in range(gif.n_frames):
+            gif.seek(index)
+            durations.append(gif.info["duration"])
+        assert durations == [100] * 4 and gif.info.get("loop") == 0  # imageio takes ms: was 1/fps, i.e. 0 ms
