@@ -1,6 +1,10 @@
 """Parity of the numba core with the torch twin: the contract between trainer and world."""
 
-import numba
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -75,17 +79,68 @@ def test_all_dead_world_stays_zero():
     assert not world.state.any() and not world.owner.any()
 
 
-def test_result_does_not_depend_on_thread_count():
-    def run(threads: int) -> np.ndarray:
-        numba.set_num_threads(threads)
-        try:
-            world = World(40, 40, species={"a": lively_rule(RuleSpec(hidden=16), seed=2)}, seed=4)
-            world.spawn("o", "a", (20, 20))
-            world.state[:] = random_state(np.random.default_rng(0), 40, 40, 16)
-            world.owner[:] = 1
-            world.step(10)
-            return world.state.copy()
-        finally:
-            numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+def test_alpha_exactly_at_the_threshold_matches_the_torch_twin():
+    # Most alphas sit exactly at float32 0.1: such a cell is not hot (0.1 is not above 0.1), and a
+    # cell whose 3x3 window holds nothing higher is dead after the step, in the core and in torch.
+    spec = RuleSpec(channels=16, hidden=32)
+    rule = lively_rule(spec, seed=9)
+    world = World(24, 24, species={"a": rule}, seed=2)
+    world.spawn("o", "a", (0, 0))
+    rng = np.random.default_rng(6)
+    state = random_state(rng, 24, 24, 16)
+    state[:, :, 3] = rng.choice(np.array([0.0, 0.1], np.float32), (24, 24))
+    state[4:7, 4:7, 3] = 0.5  # and one living island
+    world.state[:] = state
+    world.owner[:] = 1
+    padded = np.pad(state[:, :, 3], 1)
+    pooled = np.max([padded[i : i + 24, j : j + 24] for i in range(3) for j in range(3)], axis=0)
+    at = pooled == np.float32(0.1)
+    assert at.sum() > 300 and (pooled > np.float32(0.1)).sum() == 25
+    expected = torch_step(TorchNCA.from_rule(rule), world)
+    world.step()
+    assert np.abs(world.state - expected).max() <= 1e-4
+    assert not world.owner[at].any() and not world.state[at].any()
+    assert world.owner[4:7, 4:7].all()
 
-    np.testing.assert_array_equal(run(1), run(numba.config.NUMBA_NUM_THREADS))
+
+THREADS_SCRIPT = """
+import sys
+import numba
+import numpy as np
+from agents.spec import RuleSpec
+from sim.world import World
+from tests.conftest import lively_rule, random_state
+
+assert numba.config.NUMBA_NUM_THREADS == 4, numba.config.NUMBA_NUM_THREADS
+out = {}
+for threads in (1, 4, 2):
+    numba.set_num_threads(threads)
+    assert numba.get_num_threads() == threads
+    species = {"a": lively_rule(RuleSpec(hidden=16), seed=2),
+               "b": lively_rule(RuleSpec(hidden=24, fire_rate=0.7), seed=3)}
+    world = World(70, 50, species=species, seed=4, boundary=sys.argv[2])
+    for name, kind in (("a1", "a"), ("b1", "b"), ("a2", "a")):
+        world.spawn(name, kind, (0, 0))
+    world.state[:] = random_state(np.random.default_rng(0), 70, 50, 16)
+    world.owner[:] = np.random.default_rng(1).integers(1, 4, (70, 50))
+    world.owner[30:40] = 0  # a gap that the organisms contest
+    world.step(12)
+    out[f"state{threads}"], out[f"owner{threads}"] = world.state_view(), world.owner
+np.savez(sys.argv[1], **out)
+"""
+
+
+@pytest.mark.parametrize("boundary", ["zero", "wrap"])
+def test_result_does_not_depend_on_thread_count(tmp_path, boundary):
+    # numba cannot raise the thread count above the NUMBA_NUM_THREADS it started with (2 here, 1 on
+    # a one-CPU machine), so the comparison runs in a fresh process started with 4.
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "NUMBA_NUM_THREADS": "4", "PYTHONPATH": str(root)}
+    result = tmp_path / "threads.npz"
+    subprocess.run([sys.executable, "-c", THREADS_SCRIPT, str(result), boundary], cwd=root, env=env,
+                   check=True, timeout=600)
+    runs = np.load(result)
+    assert (runs["owner1"] > 0).sum() > 1000 and {1, 2, 3} <= set(np.unique(runs["owner1"]).tolist())
+    for threads in (2, 4):
+        np.testing.assert_array_equal(runs[f"state{threads}"], runs["state1"])
+        np.testing.assert_array_equal(runs[f"owner{threads}"], runs["owner1"])
