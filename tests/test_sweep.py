@@ -1,22 +1,27 @@
-"""Sweeps on a real Dask LocalCluster, and the statistics of the report."""
+"""Sweeps on a real Dask LocalCluster: ids that change with every setting, refusals up front,
+summaries with known answers, controls and the per-step series file."""
 
 import json
+import re
+import time
 
 import numpy as np
 import pandas as pd
 import pytest
-from scipy.stats import mannwhitneyu
 
 from agents.errors import ScenarioError
+from agents.modelfile import save_rule
+from sim import sweep as sweep_module
 from sim.cli import main
-from sim.stats import compare_groups, error_ranges, vargha_delaney_a
-from sim.sweep import Sweep, evaluate, run_in_process, run_sweep
+from sim.study_measures import read_series
+from sim.sweep import Sweep, SweepError, evaluate, run_in_process, run_sweep, summarise
+from tests.conftest import lively_rule
 
 SWEEP = """
 scenario = "base.toml"
 seeds = [1, 2]
 steps = 12
-metrics = ["alive_organisms", "total_cells", "max_displacement", "collapsed"]
+metrics = ["alive_organisms", "total_cells", "max_displacement", "collapsed", "ideal_mse_final", "breakdown"]
 
 [grid]
 "world.boundary" = ["zero", "wrap"]
@@ -38,36 +43,153 @@ def comparable(table: pd.DataFrame) -> pd.DataFrame:
     return table.drop(columns=[c for c in ("seconds",) if c in table]).sort_values("id").reset_index(drop=True)
 
 
+def ids(path) -> list[str]:
+    return [r["id"] for r in Sweep(path).runs()]
+
+
 def test_grid_expands_exactly(sweep_file):
     runs = Sweep(sweep_file).runs()
     assert len(runs) == 2 * 2 * 2 and len({r["id"] for r in runs}) == 8
     assert {tuple(r["fields"]["organisms.0.position"]) for r in runs} == {(16, 16), (16, 19)}
+    assert {r["fields"]["run.steps"] for r in runs} == {12} and {r["fields"]["world.seed"] for r in runs} == {1, 2}
     assert evaluate("[48 + a, -b // 2]", {"a": 2, "b": 5}) == [50, -3]
+
+
+# ------------------------------------------------------------------ A: ids hash everything
+
+def test_run_ids_change_with_everything_that_determines_a_result(sweep_file, scenario_dir, monkeypatch):
+    before = ids(sweep_file)
+    assert ids(sweep_file) == before  # stable
+    sweep_file.write_text(SWEEP.replace("steps = 12", "steps = 13"))
+    assert set(ids(sweep_file)).isdisjoint(before)
+    sweep_file.write_text(SWEEP)
+    base = (scenario_dir / "base.toml").read_text()
+    (scenario_dir / "base.toml").write_text(base.replace("fraction = 0.2", "fraction = 0.3"))
+    assert set(ids(sweep_file)).isdisjoint(before)
+    (scenario_dir / "base.toml").write_text(base)
+    original = (scenario_dir / "grow.h5").read_bytes()
+    from agents.spec import RuleSpec
+
+    save_rule(lively_rule(RuleSpec(hidden=16), seed=5), scenario_dir / "grow.h5")  # same name, new content
+    assert set(ids(sweep_file)).isdisjoint(before)
+    (scenario_dir / "grow.h5").write_bytes(original)
+    sweep_file.write_text(SWEEP.replace('"collapsed", ', ""))
+    assert set(ids(sweep_file)).isdisjoint(before)
+    sweep_file.write_text(SWEEP)
+    assert ids(sweep_file) == before
+    monkeypatch.setattr(sweep_module, "software_version", lambda: "99.0")
+    assert set(ids(sweep_file)).isdisjoint(before)
+    monkeypatch.undo()
+    monkeypatch.setattr(sweep_module, "MEASURES_VERSION", 999)
+    assert set(ids(sweep_file)).isdisjoint(before)
+
+
+def test_a_rerun_skips_finished_runs_and_recomputes_after_a_change(sweep_file, tmp_path):
+    out = tmp_path / "out"
+    first = run_in_process(Sweep(sweep_file), out)
+    marked = first.id.iloc[0]
+    row = json.loads((out / "runs" / f"{marked}.json").read_text())
+    (out / "runs" / f"{marked}.json").write_text(json.dumps({**row, "total_cells": -7}))
+    again = run_sweep(Sweep(sweep_file), out, workers=2, progress=False)  # nothing to do: no cluster
+    assert again.set_index("id").loc[marked, "total_cells"] == -7
+    sweep_file.write_text(SWEEP.replace("steps = 12", "steps = 16"))
+    changed = run_sweep(Sweep(sweep_file), out, workers=2, progress=False)
+    assert len(changed) == 8 and (changed.error.fillna("") == "").all() and -7 not in changed.total_cells.to_list()
+    assert set(changed.id).isdisjoint(first.id)
+    keys = ["world.boundary", "shift", "seed"]
+    grown = changed.set_index(keys).total_cells.sort_index() - first.set_index(keys).total_cells.sort_index()
+    assert (grown > 0).all()  # 4 more steps of a rule that only grows: not the stale numbers
 
 
 def test_local_cluster_gives_the_same_table_as_running_in_process(sweep_file, tmp_path):
     sweep = Sweep(sweep_file)
     distributed = run_sweep(sweep, tmp_path / "dask", workers=2, progress=False)
     local = run_in_process(sweep, tmp_path / "local")
-    assert len(distributed) == 8 and (distributed.error == "").all()
+    assert len(distributed) == 8 and (distributed.error.fillna("") == "").all()
     pd.testing.assert_frame_equal(comparable(distributed), comparable(local))
     assert (tmp_path / "dask" / "results.csv").is_file()
+    series = read_series(tmp_path / "dask" / "series.h5")
+    assert set(series["steps"].run) == set(distributed.id)
+    assert (series["steps"].groupby("run").step.max() == 12).all()  # every step, not only the last frame
+    last = series["organisms"][series["organisms"].step == 12].groupby("run").cells.sum()
+    assert (last.sort_index() == distributed.set_index("id").total_cells.sort_index()).all()
 
 
-def test_a_rerun_skips_finished_runs_and_a_failing_run_is_reported(sweep_file, tmp_path):
+def test_a_run_failing_at_run_time_is_a_row_with_its_error(sweep_file, scenario_dir, tmp_path):
+    (scenario_dir / "grow2.h5").write_bytes((scenario_dir / "grow.h5").read_bytes())
+    sweep_file.write_text(SWEEP.replace('shift = [0, 3]', 'shift = [0]\n"species.0.model" = ["grow.h5", "grow2.h5"]'))
     sweep = Sweep(sweep_file)
-    first = sweep.runs()[0]
-    (tmp_path / "runs").mkdir(parents=True)
-    marker = {"id": first["id"], "seed": first["seed"], **first["parameters"], "error": "", "total_cells": -7}
-    (tmp_path / "runs" / f"{first['id']}.json").write_text(json.dumps(marker))
-    text = SWEEP.replace('shift = [0, 3]', 'shift = [0, 300]')  # 16 + 300 is outside the grid
-    sweep_file.write_text(text)
-    table = run_sweep(Sweep(sweep_file), tmp_path, workers=2, progress=False)
-    assert table.set_index("id").loc[first["id"], "total_cells"] == -7  # not run again
-    failed = table[table.error != ""]
-    assert len(failed) == 4 and failed.error.str.contains("organisms.a.position: expected inside").all()
-    ran = table[(table.error == "") & (table.id != first["id"])]
-    assert len(ran) == 3 and (ran.total_cells > 0).all()
+    (scenario_dir / "grow2.h5").unlink()  # gone after validation: the run itself fails
+    table = run_in_process(sweep, tmp_path)
+    failed = table[table.error.fillna("") != ""]
+    assert len(failed) == 4 and failed.error.str.contains("grow2.h5").all()
+    assert (table[table.error.fillna("") == ""].total_cells > 0).all()
+
+
+# ------------------------------------------------------------------ B: refused up front
+
+BAD_SWEEPS = [
+    ('"organisms.0.position" = "[16, 16 + shift]"', '"organisms.0.position" = "[16, 16 + 6 // (shift - 3)]"',
+     r"derived\.organisms\.0\.position: division by zero .*shift = 3"),
+    ('shift = [0, 3]', 'shift = [0, 3]\n"world.heigth" = [40]',
+     r"world\.heigth: unknown key \(did you mean 'height'\?\)"),
+    ('shift = [0, 3]', 'shift = [0, 3]\n"organisms.5.position" = [[3, 3]]',
+     r"grid\.organisms\.5\.position: .*does not name a field"),
+    ('shift = [0, 3]', 'shift = []', r"grid\.shift: expected at least one value"),
+    ('shift = [0, 3]', 'shift = [0, nan]', r"grid\.shift: expected finite numbers, got nan"),
+    ('shift = [0, 3]', 'shift = [0, inf]', r"grid\.shift: expected finite numbers, got inf"),
+    ('shift = [0, 3]', 'shift = [0, 300]', r"shift = 300.*organisms\.a\.position: expected inside the 48x64 grid"),
+    ('seeds = [1, 2]', 'seeds = [1, -2]', r"seeds: expected integers in \[0, 2\*\*63\), got -2"),
+    ('steps = 12', 'steps = -1', r"steps: Input should be greater than or equal to 0"),
+    ('"organisms.0.position" = "[16, 16 + shift]"', '"organisms.0.position" = "[16, 16 + shift * 1e308 * 10]"',
+     r"derived\.organisms\.0\.position: .*expected finite numbers"),
+    ('"organisms.0.position" = "[16, 16 + shift]"', '"organisms.0.position" = "[16, 16 + shift / 2]"',
+     r"shift = 3.*organisms\.0\.position\.1: Input should be a valid integer"),
+]
+
+
+@pytest.mark.parametrize(("old", "new", "message"), BAD_SWEEPS)
+def test_bad_sweeps_are_refused_up_front_naming_file_field_and_reason(sweep_file, tmp_path, capsys, old, new,
+                                                                      message):
+    assert old in SWEEP
+    sweep_file.write_text(SWEEP.replace(old, new))
+    out = tmp_path / "out"
+    start = time.perf_counter()
+    assert main(["sweep", str(sweep_file), "--workers", "1", "--out", str(out)]) == 2
+    assert time.perf_counter() - start < 10
+    error = capsys.readouterr().err
+    assert error.startswith("nca-world: error: ") and "Traceback" not in error
+    assert str(sweep_file) in error
+    assert re.search(message, error), error
+    assert not out.exists()  # nothing ran, nothing was written
+
+
+def test_an_invalid_base_scenario_is_refused(sweep_file, scenario_dir):
+    base = (scenario_dir / "base.toml").read_text()
+    (scenario_dir / "base.toml").write_text(base.replace("height = 48", "height = -48"))
+    with pytest.raises(ScenarioError, match=r"sweep\.toml: scenario: the base scenario is invalid: .*world\.height"):
+        Sweep(sweep_file)
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    (["--workers", "-2"], r"--workers: expected a positive number of local workers, got -2"),
+    (["--workers", "0"], r"--workers: expected a positive number of local workers, got 0"),
+    (["--scheduler", "my-cluster"], r"--scheduler: expected an address like tcp://HOST:8786, got 'my-cluster'"),
+    (["--scheduler", "tcp://127.0.0.1:1"], r"--scheduler: cannot reach tcp://127.0.0.1:1 within 5 s"),
+])
+def test_bad_options_are_refused_quickly(sweep_file, tmp_path, capsys, options, message):
+    out = tmp_path / "out"
+    start = time.perf_counter()
+    assert main(["sweep", str(sweep_file), "--out", str(out), *options]) == 2
+    assert time.perf_counter() - start < 10
+    error = capsys.readouterr().err
+    assert error.startswith("nca-world: error: ") and "Traceback" not in error and str(sweep_file) in error
+    assert re.search(message, error), error
+    if "127.0.0.1" not in options[1]:  # the API refuses the same way (without a connection attempt)
+        with pytest.raises(SweepError):
+            run_sweep(Sweep(sweep_file), out, scheduler=None if "--workers" in options else options[1],
+                      workers=int(options[1]) if "--workers" in options else None, progress=False)
+        assert not out.exists()
 
 
 def test_sweep_files_are_validated(scenario_dir):
@@ -78,28 +200,51 @@ def test_sweep_files_are_validated(scenario_dir):
     bad.write_text('scenario = "base.toml"\nseeds = [1]\n[derived]\n"world.seed" = "missing + 1"\n')
     with pytest.raises(ScenarioError, match="'missing' is not a grid parameter"):
         Sweep(bad)
+    bad.write_text('scenario = "base.toml"\nseeds = [1]\n[grid]\nd = [1]\n[report]\nby = "distance"\n')
+    with pytest.raises(ScenarioError, match=r"report\.by: expected a grid axis \(\['d'\]\), got 'distance'"):
+        Sweep(bad)
 
 
-def test_statistics_match_hand_computed_values():
-    x, y = np.array([1.0, 2.0, 3.0]), np.array([2.0, 4.0, 5.0, 6.0])
-    # pairs with x > y: none except ties... count: x=3 beats y=2 (1 win), x=2 ties y=2 (half)
-    assert vargha_delaney_a(x, y) == pytest.approx((1 + 0.5) / 12)
-    assert vargha_delaney_a(y, x) == pytest.approx(1 - 1.5 / 12)
-    table = pd.DataFrame({"variant": ["A"] * 3 + ["B"] * 4, "distance": [6, 6, 12, 6, 6, 12, 12],
-                          "err": [*x, *y]})
-    (comparison,) = compare_groups(table, "variant", "err")
-    u, p = mannwhitneyu(x, y, alternative="two-sided")
-    assert comparison.u == u and comparison.p == pytest.approx(p) and comparison.a == pytest.approx(1.5 / 12)
-    ranges = error_ranges(table, "variant", "distance", "err")
-    assert ranges.loc[6, "A"] == 1.0 and ranges.loc[12, "B"] == 1.0 and ranges.loc[6, "B"] == 2.0
+# ------------------------------------------------------------------ D: summaries with known answers
+
+def test_every_summary_measure_on_a_synthetic_recording(tmp_path):
+    from sim.analysis import analyze
+    from tests.test_study_measures import blob, write_recording
+
+    # organism 1 (a, 3x3 = 9 cells) moves 3 right then 4 down (5 in all); organism 2 (b, 2x2) stays, then dies
+    frames = []
+    for dy, dx, b_alive in [(0, 0, True), (0, 3, True), (4, 3, False)]:
+        owner = np.zeros((30, 40), np.int64)
+        owner[blob(10 + dy, 10 + dx, 3)] = 1
+        if b_alive:
+            owner[blob(10, 30, 2)] = 2
+        frames.append(owner)
+    path = write_recording(tmp_path / "r.h5", frames, names=("a", "b"), target_size=3)
+    summary = summarise(analyze(path))
+    assert summary["displacement_a"] == pytest.approx(5.0)  # centroid (11, 11) -> (15, 14)
+    assert summary["max_displacement"] == pytest.approx(5.0)  # the largest, not the smallest (b moved 0)
+    assert summary["displacement_b"] == pytest.approx(0.0)
+    assert summary["alive_organisms"] == 1 and summary["total_cells"] == 9
+    assert summary["collapsed"] is True  # b had cells and has none
+    assert summary["exploded"] is False
+    assert summary["mean_shape_error"] == pytest.approx(0.0, abs=1e-6)  # a is exactly its 3x3 target
+    assert summary["max_shape_error"] == pytest.approx(0.0, abs=1e-6)
+    assert summary["min_iou"] == 0.0  # b is dead: it overlaps its target nowhere
+    # (the shape errors are over living organisms only: a dead one has no aligned error)
+    assert summary["contact_length"] == 0
+    # the global bounding box: frame 0 spans (10,10)-(11,31) -> frame 1 (10,13)-(12,31) -> frame 2 (14,13)-(16,15)
+    assert summary["box_shift"] == pytest.approx(3.0 + 4.0)
+    # ideal image: both 3x3 targets (alpha 1, rgb 0.4) at the seed cells; last frame: a moved away entirely
+    assert summary["ideal_mse"] == pytest.approx((2 * 9 + 9) * (3 * 0.4**2 + 1) / (30 * 40 * 4), rel=1e-4)
 
 
-def test_sweep_and_report_commands(sweep_file, tmp_path, capsys):
-    out = tmp_path / "out"
-    assert main(["sweep", str(sweep_file), "--workers", "2", "--out", str(out)]) == 0
-    assert "8 runs (0 failed)" in capsys.readouterr().out
-    assert main(["report", str(out), "--compare", "world.boundary", "--by", "shift", "--measure", "total_cells",
-                 "--title", "Boundary test"]) == 0
-    report = (out / "report.md").read_text()
-    assert report.startswith("# Boundary test") and "Mann-Whitney" in report and "wrap vs zero" in report
-    assert (out / "boxplot.png").stat().st_size > 0
+def test_exploded_and_contact_on_a_synthetic_recording(tmp_path):
+    from sim.analysis import analyze
+    from tests.test_study_measures import blob, write_recording
+
+    owner = np.zeros((30, 40), np.int64)
+    owner[blob(5, 5, 6)] = 1  # 36 cells > 3 x 9: exploded
+    owner[5:11, 11:13] = 2  # touches organism 1 along a 6-cell edge
+    path = write_recording(tmp_path / "r.h5", [owner, owner], names=("a", "b"), target_size=3)
+    summary = summarise(analyze(path))
+    assert summary["exploded"] is True and summary["contact_length"] == 6 and summary["total_cells"] == 48
