@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 import torch
 
+from agents.errors import ModelFileError
 from agents.spec import SOBEL_X, SOBEL_Y, Rule, RuleSpec, seed_state
 from agents.torch_nca import TorchNCA
 
@@ -60,3 +61,60 @@ def test_random_rule_has_zero_last_layer_and_seed_state():
     cell = seed_state(spec, np.array([0.5], np.float32))
     assert cell[:3].tolist() == [0, 0, 0] and (cell[3:16] == 1).all() and cell[16] == 0.5
     assert spec.flops_per_update == 2 * (51 * 128 + 128 * 17) + 2 * (128 + 17)
+
+
+@pytest.mark.parametrize("fields", [
+    {"fire_rate": 1.0}, {"alive_threshold": 0.0}, {"channels": 5, "identity_channels": 1},
+    {"hidden": 1}, {"identity_channels": 0},
+])
+def test_spec_accepts_values_at_the_edge_of_their_range(fields):
+    RuleSpec(**fields)
+
+
+@pytest.mark.parametrize(("fields", "name"), [
+    ({"fire_rate": 1.0001}, "fire_rate"), ({"fire_rate": -0.5}, "fire_rate"),
+    ({"alive_threshold": 1.0}, "alive_threshold"), ({"alive_threshold": -0.01}, "alive_threshold"),
+    ({"hidden": 0}, "hidden"), ({"identity_channels": -1}, "identity_channels"),
+    ({"channels": 3}, "channels"), ({"boundary": "mirror"}, "boundary"),
+])
+def test_spec_refuses_values_just_past_the_edge(fields, name):
+    with pytest.raises(ValueError, match=name):
+        RuleSpec(**fields)
+
+
+def test_derived_sizes():
+    frozen = RuleSpec(channels=18, hidden=8, identity_channels=2, identity_mode="frozen")
+    learned = RuleSpec(channels=18, hidden=8, identity_channels=2)
+    assert frozen.features == 54 and frozen.identity_slice == slice(16, 18)
+    assert frozen.updated_channels == 16 and learned.updated_channels == 18
+    assert RuleSpec(channels=16).identity_slice == slice(16, 16)
+    assert RuleSpec(channels=16, hidden=8).flops_per_update == 2 * (48 * 8 + 8 * 16) + 2 * (8 + 16)
+
+
+def test_random_rule_uses_the_fan_in_bounds_and_its_seed():
+    spec = RuleSpec(channels=12, hidden=50)
+    rule = Rule.random(spec, seed=3, zero_last_layer=False)
+    for array, fan_in in ((rule.w1, 36), (rule.b1, 36), (rule.w2, 50), (rule.b2, 50)):
+        bound = 1 / np.sqrt(fan_in)
+        assert np.abs(array).max() <= bound and np.abs(array).max() > 0.9 * bound
+    assert np.array_equal(Rule.random(spec, seed=3).w1, rule.w1)
+    assert not np.array_equal(Rule.random(spec, seed=4).w1, rule.w1)
+
+
+def test_seed_state_without_identity_channels():
+    cell = seed_state(RuleSpec(channels=8, identity_channels=2))
+    assert cell.dtype == np.float32 and cell.tolist() == [0, 0, 0, 1, 1, 1, 1, 1]
+    assert seed_state(RuleSpec(channels=6)).tolist() == [0, 0, 0, 1, 1, 1]
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"w1": np.zeros((47, 8), np.float32)}, r"w1: expected shape \(48, 8\)"),
+    ({"b1": np.zeros(8, np.float64)}, "b1: expected a float32 array"),
+    ({"w2": np.full((8, 16), np.nan, np.float32)}, "w2: contains NaN"),
+    ({"b2": np.array([np.inf] * 16, np.float32)}, "b2: contains NaN or infinite"),
+])
+def test_rule_refuses_bad_weights_naming_them(change, message):
+    spec = RuleSpec(hidden=8)
+    weights = {**Rule.random(spec, seed=0).weights(), **change}
+    with pytest.raises(ModelFileError, match=message):
+        Rule(spec, **weights)
