@@ -140,3 +140,74 @@ def test_a_value_written_far_from_life_dies_at_the_next_step():
     world.step()
     assert world.state[35, 35].sum() == 0.0
     assert world.mask("o")[:12, :12].sum() == world.mask("o").sum() > 9
+
+
+def frozen_grower() -> Rule:
+    """`grower` with one frozen identity channel (17 channels)."""
+    spec = RuleSpec(channels=17, hidden=16, identity_channels=1, identity_mode="frozen")
+    w2 = np.zeros((16, 17), np.float32)
+    w2[0, 3] = 0.3
+    b1 = np.zeros(16, np.float32)
+    b1[0] = 1.0
+    return Rule(spec, np.zeros((51, 16), np.float32), b1, w2, np.zeros(17, np.float32))
+
+
+def test_a_new_identity_is_held_by_every_cell_the_organism_grows():
+    world = World(30, 50, species={"f": frozen_grower()}, seed=7)
+    world.spawn("a", "f", (15, 12), identity=0.25)
+    world.spawn("b", "f", (15, 38), identity=0.75)
+    world.step(3)
+    before = world.mask("a").sum()
+    assert world.set_identity("a", 0.5).identity == (0.5,)
+    assert (world.state[world.mask("a"), 16] == np.float32(0.5)).all()
+    world.step(4)
+    assert world.mask("a").sum() > before
+    assert (world.state[world.mask("a"), 16] == np.float32(0.5)).all()
+    assert (world.state[world.mask("b"), 16] == np.float32(0.75)).all()
+    assert not world.state[world.owner == 0].any()
+
+
+def test_a_restored_world_continues_exactly_like_the_original():
+    species = {"g": grower(), "l": lively_rule(RuleSpec(hidden=16), seed=5)}
+    original = World(32, 40, species=species, seed=9)
+    original.spawn("a", "g", (10, 10))
+    original.spawn("b", "l", (20, 30))
+    original.state[18:23, 27:33, 3] = 0.8
+    original.owner[18:23, 27:33] = 2
+    original.step(6)
+    state, owner, organisms = original.state.copy(), original.owner.copy(), list(original.organisms)
+    copy = World(32, 40, species=species, seed=9)
+    copy.spawn("junk", "g", (5, 35))  # both buffers of the copy hold something else first
+    copy.step(9)
+    copy.restore(6, state, owner, organisms)
+    assert copy.step_count == 6 and [o.name for o in copy.organisms] == ["a", "b"]
+    original.step(5)
+    copy.step(5)
+    np.testing.assert_array_equal(copy.state, original.state)
+    np.testing.assert_array_equal(copy.owner, original.owner)
+    assert copy.mask("a").sum() > 30 and copy.mask("b").sum() > 0
+
+
+def test_one_identity_value_is_repeated_over_the_identity_channels():
+    spec = RuleSpec(channels=18, hidden=8, identity_channels=2)
+    world = World(6, 6, species={"a": Rule.random(spec, seed=0)})
+    organism = world.spawn("o", "a", (2, 3), identity=0.5)
+    assert organism.identity == (0.5, 0.5) and world.state[2, 3, 16:].tolist() == [0.5, 0.5]
+    assert world.spawn("p", "a", (4, 4), identity=[0.25, 0.75]).identity == (0.25, 0.75)
+    assert world.state[4, 4, 16:].tolist() == [0.25, 0.75]
+
+
+def test_species_must_share_the_alive_threshold():
+    a = Rule.random(RuleSpec(hidden=8), seed=0)
+    b = Rule.random(RuleSpec(hidden=8, alive_threshold=0.2), seed=0)
+    with pytest.raises(WorldError, match=r"species 'b': expected alive_threshold 0\.1"):
+        World(8, 8, species={"a": a, "b": b})
+
+
+def test_rows_in_use_cover_every_non_zero_row():
+    world = World(40, 30, species={"g": grower()}, seed=4)
+    world.spawn("o", "g", (8, 15))
+    world.step(4)
+    used = world.rows_in_use().astype(bool)
+    assert (world.state_view().any(axis=(1, 2)) <= used).all()
+    assert used.sum() < 25 and not used[30:].any()  # and the rows far from life are skipped
