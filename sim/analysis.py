@@ -279,7 +279,8 @@ def _organism_row(ctx: _Context, step: int, k: int, frame: np.ndarray, owner: np
             return (step, k, name, NA, np.nan, np.nan, np.nan, NA, NA, NA, NA, np.nan, np.nan, NA, np.nan, NA)
         return (step, k, name, 0, 0.0, np.nan, np.nan, NA, NA, NA, NA, np.nan, 0.0, NA, np.nan, 0)
     ys, xs = body_crop(owner, k, box, ctx.wrap)
-    crop = np.ix_(ys, xs)
+    wrapped = ys[-1] - ys[0] != len(ys) - 1 or xs[-1] - xs[0] != len(xs) - 1
+    crop = np.ix_(ys, xs) if wrapped else (slice(ys[0], ys[-1] + 1), slice(xs[0], xs[-1] + 1))  # views if plain
     mine = owner[crop] == k
     rgba = frame[crop][..., :4]
     cell_ys, cell_xs = np.nonzero(mine)
