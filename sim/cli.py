@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from agents.errors import NcaWorldError
@@ -61,18 +62,33 @@ def _train(args: argparse.Namespace) -> None:
 
 
 def _run(args: argparse.Namespace) -> None:
-    from sim.runner import fork, run_scenario
+    from sim.runner import check_steps, fork, run_scenario
     from sim.scenario import load_scenario
 
-    scenario = load_scenario(args.scenario, args.set) if args.scenario else None
+    def announce(path: Path) -> None:
+        print(f"recording to {path}", flush=True)
+
+    origin = args.source or args.scenario or Path("run")
+    if args.steps is not None:
+        check_steps(origin, args.steps)
+    if args.source is None and args.at is not None:
+        raise NcaWorldError(f"{origin}: --at: expected --from RECORDING with it, got --at {args.at} alone")
     if args.source is not None:
         if args.at is None:
-            raise NcaWorldError("run --from: also give --at STEP")
-        summary = fork(args.source, args.at, scenario, steps=args.steps, out=args.out)
-    elif scenario is None:
-        raise NcaWorldError("run: give a scenario file, or --from RECORDING --at STEP")
+            raise NcaWorldError(f"{args.source}: --at: expected the step to fork at, got none")
+        if args.at < 0:
+            raise NcaWorldError(f"{args.source}: --at: expected a step >= 0, got {args.at}")
+        if args.seed is not None:
+            raise NcaWorldError(f"{args.source}: --seed: expected none in a fork (it keeps the recording's seed), "
+                                f"got {args.seed}")
+        scenario = load_scenario(args.scenario, args.set) if args.scenario else None
+        summary = fork(args.source, args.at, scenario, steps=args.steps, out=args.out, overwrite=args.overwrite,
+                       overrides=[] if args.scenario else args.set, on_start=announce)
+    elif args.scenario is None:
+        raise NcaWorldError("run: scenario: expected a scenario file, or --from RECORDING --at STEP, got neither")
     else:
-        summary = run_scenario(scenario, steps=args.steps, out=args.out, seed=args.seed)
+        summary = run_scenario(load_scenario(args.scenario, args.set), steps=args.steps, out=args.out,
+                               seed=args.seed, overwrite=args.overwrite, on_start=announce)
     rate = summary.steps / summary.seconds if summary.seconds else float("inf")
     print(f"ran {summary.steps} steps in {summary.seconds:.1f} s ({rate:.0f} steps/s)")
     for name, cells in summary.organisms:
@@ -165,12 +181,56 @@ def _validate(args: argparse.Namespace) -> None:
 def _models(args: argparse.Namespace) -> None:
     from agents.modelfile import load_rule
 
-    for path in args.paths:
-        rule = load_rule(path)
+    rules = [(path, load_rule(path)) for path in args.paths]  # every file checked before any work
+    for path, rule in rules:
         spec = rule.spec
         print(f"{path}: C={spec.channels} hidden={spec.hidden} identity={spec.identity_channels} "
               f"({spec.identity_mode}) fire_rate={spec.fire_rate} boundary={spec.boundary} "
               f"target={None if rule.target is None else rule.target.shape}")
+    if args.stability:
+        _stability(args, rules)
+
+
+def _stability(args: argparse.Namespace, rules: list) -> None:
+    from sim import stability
+
+    for path, rule in rules:
+        if rule.target is None:
+            raise NcaWorldError(f"{path}: --stability: expected a model file that stores its target, got none")
+    gates = stability.Gates()
+    failed = []
+    for path, rule in rules:
+        growths = stability.check_model(rule, steps=args.steps, seeds=tuple(range(args.seeds)), gates=gates)
+        print(stability.table(path.stem, growths))
+        for growth in growths:
+            for failure in growth.failures[:3]:
+                print(f"  FAIL identity {growth.identity}: {failure}")
+            if len(growth.failures) > 3:
+                print(f"  ... and {len(growth.failures) - 3} more for identity {growth.identity}")
+        failed += [path] if not all(g.passed for g in growths) else []
+        if args.card:
+            card = path.with_suffix(".md")
+            section = stability.card_section(path.stem, growths, args.steps, args.seeds, 2, gates)
+            text = card.read_text(encoding="utf-8") if card.is_file() else f"# {path.stem}\n"
+            card.write_text(stability.replace_section(text, section), encoding="utf-8")
+            print(f"card: {card}")
+    print(f"stability: {len(rules) - len(failed)} of {len(rules)} model(s) pass"
+          + (f"; failing: {', '.join(str(p) for p in failed)}" if failed else ""))
+
+
+def _count(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: an integer in ``[low, high]``, refused with the allowed range otherwise."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer in {low}..{high}, got {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"expected an integer in {low}..{high}, got {value}")
+        return value
+
+    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -179,7 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     bench = commands.add_parser("bench", help="print the benchmark table (ratios measured in one run)")
     bench.add_argument("--json", type=Path, help="also write the figures to this JSON file")
-    bench.add_argument("--repeats", type=int, default=5, help="timed repetitions per figure")
+    bench.add_argument("--repeats", type=_count(1, 1000), default=5, help="timed repetitions per figure")
     bench.set_defaults(handler=_bench)
     train = commands.add_parser("train", help="train a rule from a training config (TOML)")
     train.add_argument("config", type=Path)
@@ -189,8 +249,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(handler=_train)
     run = commands.add_parser("run", help="run a scenario file and record it")
     run.add_argument("scenario", type=Path, nargs="?", help="scenario file (TOML)")
-    run.add_argument("--steps", type=int, help="run this many steps instead of the scenario's")
-    run.add_argument("--out", type=Path, help="recording to write (default: the scenario's record.path)")
+    run.add_argument("--steps", type=int, help="run until this step instead of the scenario's last")
+    run.add_argument("--out", type=Path, help="recording to write (default: the scenario's record.path, relative "
+                     "to the scenario file; for --from, a new file beside the recording)")
+    run.add_argument("--overwrite", action="store_true", help="replace an existing recording at the output path")
     run.add_argument("--seed", type=int, help="world seed instead of the scenario's")
     run.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                      help="override a scenario field, e.g. --set world.seed=3 --set organisms.1.spawn_step=50")
@@ -200,8 +262,8 @@ def build_parser() -> argparse.ArgumentParser:
     view = commands.add_parser("view", help="watch a scenario live, or replay a recording")
     view.add_argument("path", type=Path, help="scenario (.toml) or recording (.h5)")
     view.add_argument("--view", choices=("rgb", "alpha", "identity", "owner", "hidden"))
-    view.add_argument("--zoom", type=int, help="pixels per cell (default: fit the screen)")
-    view.add_argument("--fps", type=int, default=60)
+    view.add_argument("--zoom", type=_count(1, 64), help="pixels per cell (default: fit the screen)")
+    view.add_argument("--fps", type=_count(1, 1000), default=60)
     view.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE")
     view.add_argument("--record-to", type=Path, help="where `r` records a live session")
     view.set_defaults(handler=_view)
@@ -232,6 +294,11 @@ def build_parser() -> argparse.ArgumentParser:
     validate.set_defaults(handler=_validate)
     models = commands.add_parser("models", help="check model files and describe them")
     models.add_argument("paths", nargs="+", type=Path)
+    models.add_argument("--stability", action="store_true",
+                        help="grow each model alone and check it against the stability gates (README)")
+    models.add_argument("--steps", type=_count(1, 1_000_000), default=2000, help="steps to grow (default 2000)")
+    models.add_argument("--seeds", type=_count(1, 100), default=3, help="fire seeds to average (default 3)")
+    models.add_argument("--card", action="store_true", help="write the result into each model's card (<model>.md)")
     models.set_defaults(handler=_models)
     return parser
 
