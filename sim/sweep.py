@@ -307,7 +307,7 @@ class Sweep:
         others = [a for a in axes if a != compare]
         by = self.file.report.by or (others[0] if others else None)
         measures = [m for m in self.file.metrics if m != "seconds"]
-        preferred = [m for m in ("ideal_mse_range", "ideal_mse") if m in measures]
+        preferred = [m for m in ("ideal_mse_range", "ideal_mse", "ideal_mse_final") if m in measures]
         measure = self.file.report.measure or (preferred[0] if preferred else measures[0] if measures else None)
         return {"compare": compare, "by": by, "measure": measure}
 

@@ -248,3 +248,27 @@ def test_exploded_and_contact_on_a_synthetic_recording(tmp_path):
     path = write_recording(tmp_path / "r.h5", [owner, owner], names=("a", "b"), target_size=3)
     summary = summarise(analyze(path))
     assert summary["exploded"] is True and summary["contact_length"] == 6 and summary["total_cells"] == 48
+
+
+# ------------------------------------------------------------------ E: controls
+
+def test_controls_are_shared_run_once_and_measures_are_relative_to_them(sweep_file, tmp_path):
+    # the control moves organism a to one place whatever the shift: 2 boundaries x 2 seeds = 4 controls
+    sweep_file.write_text(SWEEP + '\n[control]\n"organisms.0.position" = "[16, 40]"\n')
+    sweep = Sweep(sweep_file)
+    runs, controls = sweep.runs(), sweep.controls()
+    assert len(runs) == 8 and len(controls) == 4
+    assert all(tuple(c["fields"]["organisms.0.position"]) == (16, 40) for c in controls)
+    by_key = {(r["parameters"]["world.boundary"], r["parameters"]["shift"], r["seed"]): r["control"] for r in runs}
+    assert by_key[("zero", 0, 1)] == by_key[("zero", 3, 1)] != by_key[("zero", 0, 2)] != by_key[("wrap", 0, 2)]
+    assert {r["control"] for r in runs} == {c["id"] for c in controls}
+    table = run_in_process(sweep, tmp_path)
+    control_table = pd.read_csv(tmp_path / "controls.csv").set_index("id")
+    assert len(control_table) == 4 and control_table.error.astype("string").fillna("").eq("").all()
+    for row in table.itertuples():
+        control = control_table.loc[row.control]
+        assert row.ideal_mse_final_vs_control == pytest.approx(row.ideal_mse_final - control.ideal_mse_final)
+        assert row.max_displacement_vs_control == pytest.approx(row.max_displacement - control.max_displacement)
+        assert row.control_breakdown_a == control.breakdown_a
+    assert (table.ideal_mse_final_vs_control != 0).any()
+    assert len(read_series(tmp_path / "series.h5")["info"].run.unique()) == 8 + 4  # controls' series too
