@@ -198,8 +198,8 @@ class Trainer:
 
     # ------------------------------------------------------------------ checkpoints
 
-    def checkpoint(self) -> Checkpoint:
-        """The complete training state."""
+    def checkpoint(self, with_pool: bool = True) -> Checkpoint:
+        """The complete training state (without the pool: a slim checkpoint, which regrows it)."""
         adam = {}
         for name in PARAMETERS:
             state = self.optimizer.state.get(getattr(self.model, name), {})
@@ -210,7 +210,7 @@ class Trainer:
             weights={name: getattr(self.model, name).detach().cpu().numpy() for name in PARAMETERS},
             adam=adam,
             pool={"states": self.pool.states.cpu().numpy(), "identity": self.pool.identity.cpu().numpy(),
-                  "classes": self.pool.classes.cpu().numpy()},
+                  "classes": self.pool.classes.cpu().numpy()} if with_pool else {},
             numpy_rng=self.rng.bit_generator.state,
             torch_rng=self.generator.get_state().numpy(),
             losses=list(self.losses),

@@ -30,12 +30,14 @@ def _train(args: argparse.Namespace) -> None:
         raise ConfigError(message if message.startswith(str(args.config)) else f"{args.config}: {message}") from error
     out = args.out or args.config.with_suffix(".h5")
     checkpoint = args.checkpoint or out.with_name(out.stem + ".ckpt.h5")
-    if checkpoint.resolve() in (args.config.resolve(), out.resolve()):
-        raise ConfigError(f"{args.config}: --checkpoint: expected a file other than the config and the model, "
-                          f"got {checkpoint}")
-    if args.resume and not checkpoint.is_file():
-        raise ConfigError(f"{checkpoint}: no checkpoint to resume from")
-    if not args.resume and checkpoint.exists():
+    slim = out.with_name(out.stem + ".resume.h5")  # weights, Adam and RNG states, no pool: small enough for git
+    if checkpoint.resolve() in (args.config.resolve(), out.resolve(), slim.resolve()):
+        raise ConfigError(f"{args.config}: --checkpoint: expected a file other than the config, the model and "
+                          f"its resume file, got {checkpoint}")
+    source = checkpoint if checkpoint.is_file() else slim
+    if (args.resume or args.snapshot) and not source.is_file():
+        raise ConfigError(f"{checkpoint}: no checkpoint to resume from (nor {slim})")
+    if not (args.resume or args.snapshot) and checkpoint.exists():
         raise ConfigError(f"{checkpoint}: a checkpoint of an earlier training exists: continue it with --resume, "
                           f"or delete it to start again")
 
@@ -43,12 +45,19 @@ def _train(args: argparse.Namespace) -> None:
         raise KeyboardInterrupt  # `kill` or a scheduler's SIGTERM: checkpoint and stop like Ctrl-C
 
     signal.signal(signal.SIGTERM, stop)
+    from agents.checkpoint import save_checkpoint
     from agents.train import Trainer, keep_freed_memory, run
 
     keep_freed_memory()
     trainer = Trainer(config, base=args.config.parent)
-    if args.resume:
-        trainer.resume_from(checkpoint)
+    if args.resume or args.snapshot:
+        trainer.resume_from(source)
+    if args.snapshot:
+        trainer.save_model(out)
+        save_checkpoint(trainer.checkpoint(with_pool=False), slim)
+        print(f"model at iteration {trainer.iteration} of {config.train.iterations}: {out}; resume file: {slim} "
+              f"(`--resume` continues from it, regrowing the pool)")
+        return
     print(f"training {args.config} on {trainer.device} ({config.train.iterations} iterations, "
           f"from {trainer.iteration}); checkpoints: {checkpoint}")
     try:
@@ -245,7 +254,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("config", type=Path)
     train.add_argument("--out", type=Path, help="model file to write (default: CONFIG with .h5)")
     train.add_argument("--checkpoint", type=Path, help="checkpoint file (default: OUT.ckpt.h5)")
-    train.add_argument("--resume", action="store_true", help="continue from the checkpoint")
+    train.add_argument("--resume", action="store_true",
+                       help="continue from the checkpoint (or from MODEL.resume.h5 when there is none)")
+    train.add_argument("--snapshot", action="store_true",
+                       help="do not train: write the model and a small MODEL.resume.h5 from the checkpoint")
     train.set_defaults(handler=_train)
     run = commands.add_parser("run", help="run a scenario file and record it")
     run.add_argument("scenario", type=Path, nargs="?", help="scenario file (TOML)")

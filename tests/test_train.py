@@ -384,3 +384,17 @@ def test_train_refuses_to_overwrite_an_earlier_checkpoint(tmp_path, capsys):
     assert main(["train", str(path)]) == 2
     assert "continue it with --resume" in capsys.readouterr().err
     assert (tmp_path / "tiny.ckpt.h5").read_bytes() == b"an earlier training"
+
+
+def test_snapshot_writes_the_model_and_a_slim_resume_file_that_resume_continues(tmp_path, capsys):
+    path = tiny(tmp_path, iterations=2)
+    assert main(["train", str(path)]) == 0
+    path.write_text(path.read_text().replace("iterations = 2", "iterations = 3"))
+    assert main(["train", str(path), "--snapshot"]) == 0
+    slim = load_checkpoint(tmp_path / "tiny.resume.h5")
+    assert slim.iteration == 2 and slim.pool == {}
+    assert load_rule(tmp_path / "tiny.h5").provenance["iterations"] == 2
+    (tmp_path / "tiny.ckpt.h5").unlink()  # a fresh clone has only what git keeps: the resume file
+    assert main(["train", str(path), "--resume"]) == 0
+    assert load_checkpoint(tmp_path / "tiny.ckpt.h5").iteration == 3
+    assert load_rule(tmp_path / "tiny.h5").provenance["iterations"] == 3
