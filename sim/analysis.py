@@ -395,7 +395,10 @@ def damaged_organisms(recording: Recording, ctx: _Context) -> dict[int, list[int
             hits[index] = []
             continue
         owner = recording.owner(before)
-        shape = cut_mask(event_of(record), *ctx.shape, ctx.wrap)
+        try:
+            shape = cut_mask(event_of(record), *ctx.shape, ctx.wrap)
+        except ValueError:  # a record this version cannot read back: count every organism present
+            shape = None
         touched = owner[shape] if shape is not None else owner
         hits[index] = [int(k) for k in np.unique(touched) if k > 0 and int(k) in ctx.names]
     return hits

@@ -45,6 +45,8 @@ def check_outputs(recording: Recording, out: Path, video: Path | None, view: str
                               f"got {video.suffix or 'no suffix'!r}")
         if video.is_dir():
             raise OutputError(f"{video}: --video: expected a file name, got an existing folder")
+        if any(parent.exists() and not parent.is_dir() for parent in video.parents):
+            raise OutputError(f"{video}: --video: expected a path through folders, got a file on the way")
         if video.suffix.lower() == ".mp4" and importlib.util.find_spec("imageio_ffmpeg") is None:
             raise OutputError(f"{video}: --video: expected imageio-ffmpeg installed for MP4, got none (use .gif)")
     views = available_views(recording)

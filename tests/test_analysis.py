@@ -333,6 +333,7 @@ def moving(tmp_path) -> Path:
     (["--video", "x.avi"], "x.avi: --video: expected a file ending in .gif or .mp4, got '.avi'"),
     (["--video", "noext"], "noext: --video: expected a file ending in .gif or .mp4, got 'no suffix'"),
     (["--out", "{tmp}/a-file.txt"], "a-file.txt: --out: expected a folder (or a new name), got an existing file"),
+    (["--video", "a-file.txt/v.gif"], "v.gif: --video: expected a path through folders, got a file on the way"),
     (["--view", "identity", "--video", "v.gif"], "move.h5: --view: expected one of ['rgb', 'alpha', 'owner']"),
     (["--view", "hidden"], "got 'hidden'"),
 ])
