@@ -109,8 +109,11 @@ def _view(args: argparse.Namespace) -> None:
     from sim.recorder import open_recording
     from sim.runner import Run, build_world
     from sim.scenario import load_scenario
-    from sim.viewer import LiveSource, ReplaySource, Viewer
+    from sim.viewer import HEADLESS_HINT, LiveSource, ReplaySource, Viewer, missing_display
 
+    problem = missing_display()
+    if problem:
+        raise NcaWorldError(f"view: {problem}; {HEADLESS_HINT}")
     if args.path.suffix == ".toml":
         scenario = load_scenario(args.path, args.set)
         source = LiveSource(Run(scenario, build_world(scenario), None), record_to=args.record_to)

@@ -14,6 +14,7 @@ in a replay, click or drag the timeline to seek.
 from __future__ import annotations
 
 import os
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from agents.errors import NcaWorldError
 from sim.recorder import Recorder, Recording, recorded_channels
 from sim.render import Layers, layers_from_frame, layers_from_state, organism_colour, render
 from sim.runner import Run
@@ -168,6 +170,23 @@ class ViewState:
     cursor: tuple[int, int] = (0, 0)
 
 
+HEADLESS_HINT = ("for a machine without a screen: `nca-world run SCENARIO` records a run, and "
+                 "`nca-world analyze RECORDING --video run.mp4` renders it")
+
+
+def missing_display() -> str | None:
+    """Why a window cannot open here (no X11 or Wayland display), or None.
+
+    SDL would otherwise fall back to an off-screen driver and show nothing while the viewer runs
+    on. An explicit ``SDL_VIDEODRIVER`` (``dummy`` in tests) is trusted.
+    """
+    if os.environ.get("SDL_VIDEODRIVER") or not sys.platform.startswith("linux"):
+        return None
+    if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+        return None
+    return "no display: neither DISPLAY nor WAYLAND_DISPLAY is set"
+
+
 class Viewer:
     """A pygame window (``render_mode="human"``) or an off-screen renderer (``"rgb_array"``)."""
 
@@ -187,6 +206,10 @@ class Viewer:
         self.clock = pygame.time.Clock()
         self.screen = None
         if render_mode == "human":
+            driver = pygame.display.get_driver()
+            if driver in ("offscreen", "dummy") and not os.environ.get("SDL_VIDEODRIVER"):
+                pygame.display.quit()
+                raise NcaWorldError(f"view: no window can open (SDL chose its {driver!r} driver); {HEADLESS_HINT}")
             self.screen = pygame.display.set_mode(self._window_size(), pygame.RESIZABLE)
             pygame.display.set_caption("nca-world")
         self.surface = pygame.Surface(self._window_size())

@@ -165,3 +165,14 @@ def test_missing_and_corrupt_files_give_a_clear_message(tmp_path, capsys):
     (tmp_path / "bad.h5").write_text("garbage")
     assert main(["view", str(tmp_path / "bad.h5")]) == 2
     assert "not a readable HDF5 recording" in capsys.readouterr().err
+
+
+def test_view_without_a_display_fails_at_once_and_names_the_headless_commands(scenario_dir, monkeypatch, capsys):
+    from sim.cli import main
+
+    for name in ("SDL_VIDEODRIVER", "DISPLAY", "WAYLAND_DISPLAY"):
+        monkeypatch.delenv(name, raising=False)
+    assert main(["view", str(scenario_dir / "base.toml")]) == 2
+    err = capsys.readouterr().err
+    assert "view: no display: neither DISPLAY nor WAYLAND_DISPLAY is set" in err
+    assert "nca-world run SCENARIO" in err and "--video" in err
