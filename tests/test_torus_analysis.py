@@ -20,20 +20,26 @@ SHAPE = np.zeros((9, 9, 4), np.float32)
 SHAPE[2:7, 1:8] = COLOUR  # a 5 x 7 block in a 9 x 9 target frame: seed cell 2 rows below its top, 3 right of its left
 
 
-def species() -> Rule:
-    rule = Rule.random(RuleSpec(hidden=8), seed=0)
+def species(identity_channels: int = 0) -> Rule:
+    rule = Rule.random(RuleSpec(hidden=8, identity_channels=identity_channels), seed=0)
     return Rule(rule.spec, rule.w1, rule.b1, rule.w2, rule.b2, target=SHAPE)
 
 
-def recording(path: Path, frames, positions, events=(), scenario: str = TORUS) -> Path:
+def recording(path: Path, frames, positions, events=(), scenario: str = TORUS, *, identities=None) -> Path:
     """A recording of (state, owner) frames at steps 0, 1, ... of a 40 x 60 world, organisms
-    spawned at step 0 at `positions`, `events` logged as (step, event, effect)."""
-    world = World(H, W, species={"block": species()}, boundary="wrap" if "wrap" in scenario else "zero")
+    spawned at step 0 at `positions` (with `identities`, recorded in channel 15, if given),
+    `events` logged as (step, event, effect)."""
+    identity = identities is not None
+    identities = identities or [None] * len(positions)
+    world = World(H, W, species={"block": species(1 if identity else 0)},
+                  boundary="wrap" if "wrap" in scenario else "zero")
     for k, position in enumerate(positions, start=1):
-        world.spawn(f"o{k}", "block", position)
-    with Recorder(path, world, scenario_text=scenario, channels=[0, 1, 2, 3], keyframe_every=1000) as recorder:
+        world.spawn(f"o{k}", "block", position, identities[k - 1])
+    channels = [0, 1, 2, 3, 15] if identity else [0, 1, 2, 3]
+    with Recorder(path, world, scenario_text=scenario, channels=channels, keyframe_every=1000) as recorder:
         for k, position in enumerate(positions, start=1):
-            spawn = Spawn(kind="spawn", step=0, name=f"o{k}", species="block", position=position)
+            spawn = Spawn(kind="spawn", step=0, name=f"o{k}", species="block", position=position,
+                          identity=identities[k - 1])
             recorder.event(record_of(spawn, 0, {"index": k}, "scenario"))
         for step, (state, owner) in enumerate(frames):
             world.step_count = step
@@ -153,3 +159,27 @@ def test_a_cut_across_the_corner_is_credited_to_the_organism_it_hit_only(tmp_pat
     assert row.regrowth_steps == 8 and row.error_before == pytest.approx(0.0, abs=1e-6)
     assert row.error_after_cut == pytest.approx(9 * sum(v * v for v in COLOUR) / (4 * 81), rel=1e-5)
     assert "regrown in 8 steps" in result.summary() and result.summary().count("regrown") == 1
+
+
+def test_a_ragged_organism_rolled_across_both_edges_keeps_every_measure(tmp_path):
+    """Body, debris and identity values in the middle, and the same frame rolled by (23, 38) so
+    that the body straddles both corners' edges: every measure agrees, the centroid moves by the roll."""
+    state, owner = plant(empty(), 15, 20, 1)
+    state[15:17, 26, :4], owner[15:17, 26] = 0.0, 0  # a notch in the body
+    state[25:27, 35:38, :4], owner[25:27, 35:38] = COLOUR, 1  # 6 cells of debris
+    state[..., 15] = np.where(owner == 1, 1.0, 0.0)
+    state[17, 20:24, 15] = 0.1  # 4 cells whose identity is nearer another organism's 0.0
+    frames = [(state, owner), (np.roll(state, (23, 38), (0, 1)), np.roll(owner, (23, 38), (0, 1)))]
+    middle = analyze(recording(tmp_path / "middle.h5", frames[:1], [(17, 23), (5, 5)], identities=[1.0, 0.0]))
+    corner = analyze(recording(tmp_path / "corner.h5", frames[1:], [(0, 1), (5, 5)], identities=[1.0, 0.0]))
+    a, b = middle.organisms.iloc[0], corner.organisms.iloc[0]
+    assert b.top == 38 and b.left == 58 and b.bottom - b.top == a.bottom - a.top == 11  # rows 15 .. 26
+    assert b.right - b.left == a.right - a.left == 17  # columns 20 .. 37
+    assert a.debris_cells == b.debris_cells == 6 and a.debris and b.debris
+    assert a.alive == b.alive == 35 - 2 + 6 and a.mass == b.mass
+    assert a.identity_purity == b.identity_purity == pytest.approx((39 - 4) / 39)
+    assert a.shape_error == pytest.approx(b.shape_error, abs=1e-7) and a.iou == b.iou
+    assert a.shape_error == pytest.approx((2 + 6) * sum(v * v for v in COLOUR) / (4 * 81), rel=1e-5)  # notch + debris
+    assert (b.centroid_y, b.centroid_x) == pytest.approx(((a.centroid_y + 23) % H, (a.centroid_x + 38) % W))
+    assert (a.centroid_y, a.centroid_x) == pytest.approx(((35 * 17 - 15 - 16 + 3 * 25 + 3 * 26) / 39,  # 18.38
+                                                          (35 * 23 - 2 * 26 + 2 * (35 + 36 + 37)) / 39))  # 24.85
