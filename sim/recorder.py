@@ -27,7 +27,12 @@ are compressed in blocks of 32 KiB (`sim.chunks`).
 
 from __future__ import annotations
 
+import ctypes
+import fcntl
 import json
+import os
+import resource
+import shutil
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -55,17 +60,119 @@ DATASETS = ("frames", "owner", "step", "events", "metrics", "keyframes/state", "
             "keyframes/events_before", "keyframes/organisms")
 OWNER_DTYPE = np.uint16  # organism numbers in frames (keyframes keep int32)
 GZIP_LEVEL = 1
+STORES = {"uint8": np.uint8, "float16": np.float16}  # the `dtype` attribute: how frames are stored
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+WRITE_MARGIN = 64 << 10  # bytes kept in hand for the metadata HDF5 writes at a flush and at close
 
 
 def recorded_channels(setting: str | list[int], world: World) -> list[int]:
     """The state channels a `record.channels` setting selects."""
+    return channel_selection(setting, world.channels, list(world.rules.values()))
+
+
+def channel_selection(setting: str | list[int], channels: int, rules: list[Rule]) -> list[int]:
+    """The state channels a `record.channels` setting selects, for rules of `channels` channels."""
     if isinstance(setting, list):
         return [int(c) for c in setting]
     if setting == "all":
-        return list(range(world.channels))
-    identity = max((rule.spec.identity_channels for rule in world.rules.values()), default=0)
-    extra = list(range(world.channels - identity, world.channels)) if setting == "rgba+identity" else []
+        return list(range(channels))
+    identity = max((rule.spec.identity_channels for rule in rules), default=0)
+    extra = list(range(channels - identity, channels)) if setting == "rgba+identity" else []
     return [0, 1, 2, 3, *extra]
+
+
+def recording_memory(height: int, width: int, recorded: int, channels: int, *, dtype: str = "uint8",
+                     every: int = 1, flush_every: int = 50) -> int:
+    """Bytes a `Recorder` holds at most for a ``height x width`` world of `channels` channels
+    recording `recorded` of them: its frame and owner buffers, the frames waiting for a flush
+    (counted uncompressed), the LZ4 scratch, and a keyframe's copies (state, shuffled state and
+    their scratch)."""
+    cells = height * width
+    frame = recorded * cells * np.dtype(STORES[dtype]).itemsize + 2 * cells  # a frame and its owner map
+    buffers = recorded * cells + 2 * cells + height  # `_frame`, `_owner`, `_written`
+    if dtype == "float16":
+        buffers += 4 * recorded * cells + frame  # the float32 channels taken, then their float16 copy
+    pending = -(-flush_every // every) + 1
+    keyframe = 4 * (channels + 1) * cells  # state and owner map, float32 / int32
+    return buffers + (pending + 2) * frame + 4 * keyframe
+
+
+class WriteLock:
+    """The lock of one recording: ``<path>.lock``, held with ``flock`` by the one process writing
+    `path` and holding its process id. HDF5 does not stop a second writer once SWMR has started,
+    so a second recorder of the same path is refused here; the kernel drops the lock of a killed
+    run, so nothing stale is left to clear."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path.with_name(path.name + ".lock")
+        while True:
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as error:
+                raise RecordingError(f"{path}: lock: expected to create {self.path.name}, "
+                                     f"got {error.strerror}") from error
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.read(fd, 64).decode(errors="replace").strip() or "?"
+                os.close(fd)
+                raise RecordingError(f"{path}: writer: expected no other run writing this recording, got "
+                                     f"process {holder} (lock {self.path}); wait for it to end or choose another "
+                                     "--out") from None
+            try:
+                if os.stat(self.path).st_ino == os.fstat(fd).st_ino:
+                    break  # the lock file we hold is still the one at `self.path`
+            except FileNotFoundError:
+                pass
+            os.close(fd)  # its writer removed it between our open and our lock: take the new one
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd: int | None = fd
+
+    def release(self) -> None:
+        """Remove the lock file and let go; safe to call twice."""
+        if self._fd is None:
+            return
+        self.path.unlink(missing_ok=True)  # while still held, so no one locks a file being removed
+        os.close(self._fd)
+        self._fd = None
+
+
+def check_output(path: Path, *, overwrite: bool, source: Path | None = None) -> None:
+    """Refuse a recording path that would destroy anything but a recording: a folder, a file
+    that is not HDF5, an HDF5 file that is not an nca-world recording (a model file), the
+    recording a fork reads (`source`); an existing recording only with `overwrite`."""
+    if path.is_dir():
+        raise RecordingError(f"{path}: record.path: expected a file name, got a folder")
+    if not path.exists():
+        return
+    if source is not None and path.samefile(source):
+        raise RecordingError(f"{path}: record.path: expected a file other than the recording forked from, got "
+                             "the same file (give --out, or leave it out to write beside it)")
+    form = _format_of(path)
+    if form != FORMAT:
+        raise RecordingError(f"{path}: record.path: expected a new file or an nca-world recording, got {form}; "
+                             "it is never overwritten")
+    if not overwrite:
+        raise RecordingError(f"{path}: record.path: expected a new file, got an existing recording "
+                             "(give --overwrite to replace it)")
+
+
+def _format_of(path: Path) -> str:
+    """`FORMAT` for an nca-world recording, else what the file is, in words."""
+    try:
+        with open(path, "rb") as file:
+            signature = file.read(len(HDF5_SIGNATURE))
+    except OSError as error:
+        return f"a file that cannot be read ({error.strerror})"
+    if signature != HDF5_SIGNATURE:
+        return "an existing file that is not HDF5"
+    try:
+        with _open_hdf5(path) as file:
+            form = file.attrs.get("format")
+    except OSError:
+        return "an HDF5 file that cannot be read"
+    return FORMAT if form == FORMAT else f"an HDF5 file of format {form!r}"
 
 
 def chunk_shape(height: int, width: int, channels: int | None = None) -> tuple[int, ...]:
@@ -98,18 +205,36 @@ class Recorder:
     def __init__(self, path: Path, world: World, *, scenario_text: str, channels: list[int],
                  dtype: str = "uint8", compression: str = "lz4", every: int = 1,
                  keyframe_every: int = 250, flush_every: int = 50,
-                 prefix: tuple[Recording, int] | None = None) -> None:
+                 prefix: tuple[Recording, int] | None = None, overwrite: bool = True) -> None:
+        """Create the recording at `path` (see `check_output`: only an existing recording is ever
+        replaced, and only with `overwrite`); `prefix` = (recording, step) starts a fork."""
         self.path, self.world, self.channels = path, world, channels
         self.dtype, self.compression, self.every = dtype, compression, every
         self.keyframe_every, self.flush_every = keyframe_every, flush_every
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.file = h5py.File(path, "w", libver="latest")
-        self._create(scenario_text)
-        self.frames = 0
-        self.events_logged = 0
-        if prefix is not None:
-            self._copy_prefix(*prefix)
-        self.file.swmr_mode = True
+        self.file: h5py.File | None = None
+        self.failed = False  # a write failed or was refused: nothing more is written
+        if prefix is not None and (prefix[0].channels != channels or prefix[0].dtype != dtype):
+            raise RecordingError(f"{path}: record.channels, record.dtype: expected those of {prefix[0].path} "
+                                 f"({prefix[0].channels}, {prefix[0].dtype}) in a fork, got {channels}, {dtype}")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise RecordingError(f"{path}: record.path: expected a folder that exists or can be made, "
+                                 f"got {error.strerror}") from error
+        self._lock = WriteLock(path)
+        try:
+            check_output(path, overwrite=overwrite, source=None if prefix is None else prefix[0].path)
+            with self._writing():
+                self.file = h5py.File(path, "w", libver="latest")
+                self._create(scenario_text)
+                self.frames = 0
+                self.events_logged = 0
+                if prefix is not None:
+                    self._copy_prefix(*prefix)
+                self.file.swmr_mode = True
+        except BaseException:
+            self._abandon(remove=self.file is not None)
+            raise
         self._datasets = {name: self.file[name] for name in DATASETS}  # looked up once: h5py's lookups are slow
         # where a dataset's chunks start, after the index along its growing axis
         self._chunk_rest = {name: (0,) * (len(d.shape) - 1) for name, d in self._datasets.items()}
@@ -157,8 +282,6 @@ class Recorder:
 
     def _copy_prefix(self, original: Recording, at: int) -> None:
         """Start with everything `original` recorded up to step `at` (a fork)."""
-        if original.channels != self.channels or original.dtype != self.dtype:
-            raise RecordingError(f"{self.path}: a fork must record the same channels and dtype as {original.path}")
         f, source = self.file, original.file
         f.attrs["forked_from"] = json.dumps({"recording": str(original.path), "step": at})
         frames = int(np.searchsorted(original.steps, at, side="right"))
@@ -187,6 +310,8 @@ class Recorder:
 
     def observe(self, world: World) -> None:
         """Record the world at its current step: metrics always, a frame and a keyframe when due."""
+        if self.failed:
+            return
         step = world.step_count
         frame_due = step % self.every == 0
         with self._writing():
@@ -204,13 +329,17 @@ class Recorder:
 
     def keyframe(self, world: World) -> None:
         """A full-precision copy of the world, from which a run resumes bit-exactly."""
+        if self.failed:
+            return
         organisms = json.dumps([asdict(o) for o in world.organisms])
         with self._writing():
-            self._extend("keyframes/events_before", np.array([self.events_logged], np.int64))
             state, owner = np.ascontiguousarray(world.planes()), world.owner
             if self._encode is not None:  # a direct chunk write applies the shuffle filter here
                 state, owner = byte_shuffle(state), byte_shuffle(owner)
             state, owner = self._payloads(state, owner)
+            small = sum(self._grown(f"keyframes/{name}", 1) for name in ("events_before", "organisms", "step"))
+            self._reserve(state.nbytes + owner.nbytes + small + len(organisms.encode()))
+            self._extend("keyframes/events_before", np.array([self.events_logged], np.int64))
             self._append_chunk("keyframes/state", state)
             self._append_chunk("keyframes/owner", owner)
             self._extend("keyframes/organisms", np.array([organisms], dtype=object))
@@ -222,23 +351,46 @@ class Recorder:
         text = json.dumps(record).encode()
         if len(text) > EVENT_BYTES:
             raise RecordingError(f"{self.path}: event record longer than {EVENT_BYTES} bytes: {text[:80]!r}")
+        if self.failed:
+            return
         with self._writing():
+            self._reserve(self._grown("events", 1))
             self._extend("events", np.array([text], dtype=f"S{EVENT_BYTES}"))
         self.events_logged += 1
 
     def close(self, complete: bool) -> None:
-        """Finish writing; `complete` marks a run that ended normally. Safe to call twice."""
+        """Finish writing; `complete` marks a run that ended normally. Safe to call twice.
+
+        After a failed write nothing more is written (the file keeps what was flushed before)
+        and no second error is raised: the first one tells what happened."""
         if self.file is None:
             return
-        with self._writing():
-            try:
-                self._flush()
-            finally:
-                self.file.close()
-                self.file = None  # type: ignore[assignment]
-            if complete:
-                with h5py.File(self.path, "r+") as f:  # SWMR writers cannot change attributes
-                    f.attrs["complete"] = True
+        try:
+            with self._writing():
+                if not self.failed:
+                    self._flush()
+        finally:
+            self._abandon(remove=False)
+        if complete and not self.failed:
+            with self._writing(), h5py.File(self.path, "r+") as f:  # SWMR writers cannot change attributes
+                f.attrs["complete"] = True
+
+    def _abandon(self, *, remove: bool) -> None:
+        """Close the file (an error closing it marks the recorder failed) and release the lock;
+        `remove`: the file was created here and holds nothing of worth (a failed creation)."""
+        try:
+            if self.file is not None:
+                file, self.file = self.file, None
+                try:
+                    file.close()
+                except (OSError, RuntimeError) as error:
+                    if not self.failed:
+                        self.failed = True
+                        raise RecordingError(f"{self.path}: writing failed at close ({error})") from error
+            if remove:
+                self.path.unlink(missing_ok=True)
+        finally:
+            self._lock.release()
 
     def __enter__(self) -> Recorder:
         return self
@@ -250,11 +402,48 @@ class Recorder:
 
     @contextmanager
     def _writing(self) -> Iterator[None]:
-        """HDF5 failures (a full disk, a file removed under us) as `RecordingError`."""
+        """HDF5 failures (a full disk, a file-size limit, a file removed under us) as
+        `RecordingError` naming the file; any failure stops further writing."""
         try:
             yield
-        except OSError as error:
-            raise RecordingError(f"{self.path}: writing failed: {error}") from error
+        except RecordingError:
+            self.failed = True
+            raise
+        except (OSError, RuntimeError) as error:
+            self.failed = True
+            raise RecordingError(f"{self.path}: writing failed ({error}); {self._kept()}") from error
+
+    def _kept(self) -> str:
+        """What a reader finds in the file, in words."""
+        if self.file is None or "step" not in self.file:
+            return "the file may be incomplete"
+        steps = self.file["step"]
+        n = steps.id.shape[0]
+        return f"the file keeps {n} frames (steps {steps[0]}..{steps[n - 1]})" if n else "the file keeps no frame"
+
+    def _reserve(self, nbytes: int) -> None:
+        """Refuse a write of about `nbytes` (plus `WRITE_MARGIN` for HDF5's metadata) that the
+        file-size limit (``ulimit -f``) or the free disk space would cut short: HDF5 would leave
+        a file that cannot be opened. Refused before anything is written, it keeps the file whole."""
+        end = self.file.id.get_filesize()
+        need = nbytes + WRITE_MARGIN
+        limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+        if limit != resource.RLIM_INFINITY and end + need > limit:
+            self.failed = True
+            raise RecordingError(f"{self.path}: file size: expected at most {limit} bytes (the file-size limit, "
+                                 f"ulimit -f), got {end + need} needed; recording stopped, {self._kept()}")
+        free = shutil.disk_usage(self.path.parent).free
+        if need > free:
+            self.failed = True
+            raise RecordingError(f"{self.path}: disk space: expected {need} bytes free, got {free}; recording "
+                                 f"stopped, {self._kept()}")
+
+    def _grown(self, name: str, rows: int) -> int:
+        """Bytes HDF5 allocates for the new chunks of dataset `name` when `rows` rows are appended
+        (chunks of datasets written through h5py are allocated whole)."""
+        dataset = self._datasets[name]
+        per, n = dataset.chunks[0], dataset.id.shape[0]
+        return (-(-(n + rows) // per) + (n // -per)) * int(np.prod(dataset.chunks)) * dataset.dtype.itemsize
 
     def _extend(self, name: str, rows: np.ndarray) -> None:
         """Append `rows` to dataset `name`: low-level calls for plain arrays (h5py's slicing
@@ -290,6 +479,9 @@ class Recorder:
     def _flush(self) -> None:
         """Write the pending frames, metrics and, last, the frames' steps (the length of ``step``
         counts complete frames)."""
+        payloads = sum(frame.nbytes + owner.nbytes for _, frame, owner in self._pending)
+        rows = sum(len(r) for r in self._rows)
+        self._reserve(payloads + self._grown("metrics", rows) + self._grown("step", len(self._pending)))
         total = self.frames + len(self._pending)
         for dataset in (self._datasets["frames"], self._datasets["owner"]):
             dataset.resize(total, axis=0)
@@ -427,13 +619,14 @@ def _open_hdf5(path: Path) -> h5py.File:
     A plain open checks the file's size against its superblock; a SWMR open skips that check
     and then retries every read of a truncated file for minutes. So a file is opened plainly
     first: that fails at once for a truncated file, and for one that a SWMR writer holds or
-    left open (a killed run), which is then opened in SWMR mode.
+    left open (a killed run), which is then opened in SWMR mode. A truncated file (a writer
+    that failed or was killed in the middle of a write) is opened by `_salvage`.
     """
     try:
         file = h5py.File(path, "r")
     except OSError as error:
         if "truncated" in str(error):
-            raise
+            return _salvage(path, error)
         return h5py.File(path, "r", libver="latest", swmr=True)
     if file.attrs.get("complete", True):
         return file
@@ -441,9 +634,134 @@ def _open_hdf5(path: Path) -> h5py.File:
     return h5py.File(path, "r", libver="latest", swmr=True)
 
 
+def _hdf5_library() -> ctypes.CDLL | None:
+    """The HDF5 library h5py has loaded (for a call h5py does not wrap), None where not found."""
+    try:
+        with open("/proc/self/maps") as maps:
+            found = {line.split()[-1] for line in maps if "/libhdf5." in line or "/libhdf5-" in line}
+    except OSError:
+        return None
+    for name in sorted(found):
+        try:
+            return ctypes.CDLL(name)
+        except OSError:
+            continue
+    return None
+
+
+def _salvage(path: Path, cause: OSError) -> h5py.File:
+    """A truncated file opened in SWMR mode with one read attempt per metadata object (HDF5's
+    default, 100 with growing waits, takes minutes on what lies past the end), so that it opens
+    when what its last flush wrote is whole and fails at once otherwise (`_check_readable`)."""
+    library = _hdf5_library()
+    if library is None:
+        raise cause
+    access = h5py.h5p.create(h5py.h5p.FILE_ACCESS)
+    access.set_libver_bounds(h5py.h5f.LIBVER_LATEST, h5py.h5f.LIBVER_LATEST)
+    if library.H5Pset_metadata_read_attempts(ctypes.c_int64(access.id), ctypes.c_uint(1)) < 0:
+        raise cause
+    file = h5py.File(h5py.h5f.open(os.fsencode(path), h5py.h5f.ACC_RDONLY | h5py.h5f.ACC_SWMR_READ, fapl=access))
+    file.salvaged = True  # checked whole by `open_recording`
+    return file
+
+
+def _attribute(path: Path, file: h5py.File, name: str, kind: type, expected: str) -> Any:
+    value = file.attrs.get(name)
+    if isinstance(value, bytes):
+        value = value.decode(errors="replace")
+    if kind is int and isinstance(value, np.integer):
+        value = int(value)
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise RecordingError(f"{path}: attribute {name}: expected {expected}, got {value!r}")
+    return value
+
+
+def _check_layout(path: Path, file: h5py.File) -> None:
+    """Every dataset's dtype and shape against the root attributes (height, width, channels,
+    dtype) and the embedded models' channel count; the lengths that must agree (frames, owner
+    and keyframes hold at least the entries their ``step`` counts)."""
+    height = _attribute(path, file, "height", int, "a positive integer")
+    width = _attribute(path, file, "width", int, "a positive integer")
+    if height < 1 or width < 1:
+        raise RecordingError(f"{path}: attributes height, width: expected positive integers, got {height}, {width}")
+    text = _attribute(path, file, "channels", str, "a JSON list of channel numbers")
+    try:
+        channels = json.loads(text)
+    except json.JSONDecodeError:
+        channels = None
+    if not (isinstance(channels, list) and channels and all(type(c) is int and c >= 0 for c in channels)):
+        raise RecordingError(f"{path}: attribute channels: expected a JSON list of channel numbers, got {text!r}")
+    dtype = _attribute(path, file, "dtype", str, f"one of {list(STORES)}")
+    if dtype not in STORES:
+        raise RecordingError(f"{path}: attribute dtype: expected one of {list(STORES)}, got {dtype!r}")
+    _attribute(path, file, "seed", int, "an integer")
+    _attribute(path, file, "scenario", str, "the scenario's TOML text")
+    every = _attribute(path, file, "every", int, "a positive integer")
+    if every < 1:
+        raise RecordingError(f"{path}: attribute every: expected a positive integer, got {every}")
+    counts = set()
+    for name, group in file["models"].items():
+        try:
+            counts.add(int(json.loads(group.attrs["spec"])["channels"]))
+        except (KeyError, TypeError, ValueError, json.JSONDecodeError) as error:
+            raise RecordingError(f"{path}: /models/{name}: expected a model with a spec, got none ({error})") from None
+    if len(counts) != 1:
+        raise RecordingError(f"{path}: /models: expected models of one channel count, got {sorted(counts) or 'none'}")
+    state = counts.pop()
+    if max(channels) >= state:
+        raise RecordingError(f"{path}: attribute channels: expected channels 0..{state - 1} (the models'), "
+                             f"got {channels}")
+    layout = {  # name: (shape after the growing axis, dtype, where the expectation comes from)
+        "frames": ((len(channels), height, width), np.dtype(STORES[dtype]),
+                   "attributes channels, height, width, dtype"),
+        "owner": ((height, width), np.dtype(OWNER_DTYPE), "attributes height, width"),
+        "step": ((), np.dtype(np.int64), "format"),
+        "events": ((), np.dtype(f"S{EVENT_BYTES}"), "format"),
+        "metrics": ((len(COLUMNS),), np.dtype(np.float64), "metric columns"),
+        "keyframes/state": ((state, height, width), np.dtype(np.float32),
+                            "models' channels and attributes height, width"),
+        "keyframes/owner": ((height, width), np.dtype(np.int32), "attributes height, width"),
+        "keyframes/step": ((), np.dtype(np.int64), "format"),
+        "keyframes/events_before": ((), np.dtype(np.int64), "format"),
+        "keyframes/organisms": ((), h5py.string_dtype(), "format"),
+    }
+    lengths = {}
+    for name, (rest, kind, source) in layout.items():
+        dataset = file[name]
+        if not isinstance(dataset, h5py.Dataset):
+            raise RecordingError(f"{path}: /{name}: expected a dataset, got a {type(dataset).__name__.lower()}")
+        shape = dataset.shape
+        if len(shape) != 1 + len(rest) or tuple(shape[1:]) != rest:
+            raise RecordingError(f"{path}: /{name}: expected shape (N, {', '.join(map(str, rest))}) (from the "
+                                 f"{source}), got {shape}".replace(", )", ")"))
+        same = (h5py.check_string_dtype(dataset.dtype) is not None) if name == "keyframes/organisms" \
+            else dataset.dtype == kind
+        if not same:
+            raise RecordingError(f"{path}: /{name}: expected dtype {kind} (from the {source}), got {dataset.dtype}")
+        lengths[name] = shape[0]
+    for counter, counted in (("step", ("frames", "owner")),
+                             ("keyframes/step", ("keyframes/state", "keyframes/owner", "keyframes/events_before",
+                                                 "keyframes/organisms"))):
+        for name in counted:
+            if lengths[name] < lengths[counter]:
+                raise RecordingError(f"{path}: /{name}: expected at least {lengths[counter]} entries (as /{counter} "
+                                     f"counts), got {lengths[name]}")
+
+
+def _check_readable(file: h5py.File) -> None:
+    """Read what a salvaged file's reader uses: its tables and its last frame and keyframe."""
+    for name in ("step", "metrics", "events", "keyframes/step", "keyframes/events_before", "keyframes/organisms"):
+        file[name][()]
+    for name, counter in (("frames", "step"), ("owner", "step"), ("keyframes/state", "keyframes/step"),
+                          ("keyframes/owner", "keyframes/step")):
+        n = file[counter].shape[0]
+        if n:
+            file[name][n - 1]
+
+
 def open_recording(path: str | Path) -> Recording:
-    """Open a recording (also one still being written); a missing, foreign, newer or damaged
-    file raises `RecordingError` with the reason."""
+    """Open a recording (also one still being written, or cut short by a failed write); a
+    missing, foreign, newer or damaged file raises `RecordingError` with the reason."""
     path = Path(path)
     if not path.is_file():
         raise RecordingError(f"{path}: no such recording")
@@ -465,6 +783,12 @@ def open_recording(path: str | Path) -> Recording:
         missing = [name for name in REQUIRED if name not in file]
         if missing:
             raise RecordingError(f"{path}: missing {', '.join(missing)} (truncated or damaged recording)")
+        _check_layout(path, file)
+        if getattr(file, "salvaged", False):
+            try:
+                _check_readable(file)
+            except (OSError, RuntimeError) as error:
+                raise RecordingError(f"{path}: not a readable HDF5 recording (truncated: {error})") from error
         return Recording(path, file)
     except RecordingError:
         file.close()
