@@ -11,6 +11,11 @@ from agents.errors import NcaWorldError
 
 
 def _bench(args: argparse.Namespace) -> None:
+    if args.training:
+        from sim import bench_training
+
+        bench_training.run(rounds=args.rounds)
+        return
     from sim import bench
 
     bench.run(json_path=args.json, repeats=args.repeats)
@@ -252,6 +257,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench = commands.add_parser("bench", help="print the benchmark table (ratios measured in one run)")
     bench.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     bench.add_argument("--repeats", type=_count(1, 1000), default=5, help="timed repetitions per figure")
+    bench.add_argument("--training", action="store_true",
+                       help="instead: CPU cost of a training with 1 or 2 threads, and of two side by side")
+    bench.add_argument("--rounds", type=_count(1, 100), default=3, help="rounds of --training (default 3)")
     bench.set_defaults(handler=_bench)
     train = commands.add_parser("train", help="train a rule from a training config (TOML)")
     train.add_argument("config", type=Path)
