@@ -43,7 +43,10 @@ def resolve(folder: Path, table: pd.DataFrame, group: str | None, by: str | None
     if group is None:
         group = defaults.get("compare") or (axes[0] if axes else None)
     if by is None:
-        by = defaults.get("by") or next((a for a in axes if a != group), None)
+        grid = info.get("grid", {})
+        others = [a for a in axes if a != group]
+        varied = [a for a in others if len(grid.get(a, [None, None])) > 1]
+        by = defaults.get("by") or next(iter(varied or others), None)
     if measure is None:
         preferred = [m for m in (defaults.get("measure"), "ideal_mse_range", "ideal_mse", "ideal_mse_final")
                      if m in measures]
@@ -116,13 +119,19 @@ def write_report(folder: Path, *, group: str | None = None, by: str | None = Non
     relative = [c for c in table if c.endswith("_vs_control")]
     if relative:
         lines += ["## Relative to each run's control (run minus the same model's run with the organisms far apart)",
-                  "", _markdown(table.groupby(group)[relative].mean()), ""]
+                  "", "Mean per group:", "", _markdown(table.groupby(group)[relative].mean().T.rename_axis("measure")),
+                  ""]
     if tests:
         lines += ["## Every test, Holm-corrected together (alpha = 0.05)", "",
                   "| test | groups | p | Holm p | significant |", "| --- | --- | --- | --- | --- |",
                   *(f"| {t[0]} | {t[1]} | {t[2]:.3g} | {a:.3g} | {'yes' if s else 'no'} |"
                     for t, a, s in zip(tests, adjusted, significant, strict=True)), ""]
     moved = _markdown(table.groupby(group)[movement].describe()[["mean", "50%", "max"]]) if movement in table else "-"
+    away = [c for c in table if c.startswith("away_") and not c.endswith("_vs_control")]
+    if away:
+        moved += ("\n\nMovement away from the nearest other organism from the last spawn + 100 to the end "
+                  "(`away_<name>`, cells; negative: towards it), mean per group:\n\n"
+                  + _markdown(table.groupby(group)[away].mean()))
     lines += ["## Movement", "", f"Largest centroid displacement of an organism per run (`{movement}`):", "",
               moved, "", "![box plot](boxplot.png)", "", "![movement](movement.png)", "", "## What this shows", "",
               *outcome(ranges, overall, group), ""]

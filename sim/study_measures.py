@@ -5,20 +5,24 @@ can be recomputed, or a new one added, without running again):
 
 - ``steps``: per frame, the identity paper's RGBA MSE against the ideal image (`sim.analysis`);
 - ``organisms``: per frame and organism, its cells (owned, i.e. alive), the largest 8-connected
-  component of them, how many of them touch (8-neighbour) another organism's cell, the centroid
-  and the shape error after best alignment;
-- ``info``: per organism, its name, species, spawn step and target area (target alpha > 0.1).
+  component of them, how many of them touch (8-neighbour) another organism's cell, the centroid,
+  and the shape error and IoU after best alignment with its target (`sim.analysis`);
+- ``info``: per organism, its name, species, spawn step and target cells: the cells its target
+  would own, i.e. the target's living silhouette (alpha > 0.1) grown by one cell, as the alive
+  rule (3x3 max-pool of alpha) makes a body own the ring around it.
 
 Per run (`run_measures`), with ``grown = last spawn step + GROWN_AFTER`` (both organisms have grown):
 
 - ``ideal_mse_final``: the ideal-image MSE at the last frame; ``ideal_mse_max`` and
   ``ideal_mse_range`` (max - min): over the frames from ``grown`` to the end;
 - ``breakdown_<name>``: the organism's class at the last frame, the first that applies of
-  ``died`` (at most `DIED_AT_MOST` cells), ``merged`` (touching another organism: one connected
-  body), ``exploded`` (over `EXPLODED_OVER` x its target area), ``fragmented`` (largest component
-  under `FRAGMENTED_UNDER` of its cells), else ``intact``; ``breakdown_step_<name>``: the first
-  frame from ``grown`` on whose class is not intact (NaN if none); ``breakdowns``: organisms not
-  intact at the end;
+  ``died`` (at most `DIED_AT_MOST` cells), ``merged`` (touching another organism, i.e. one
+  connected body, and no longer its own shape: aligned IoU with its target under `MERGED_IOU`),
+  ``exploded`` (over `EXPLODED_OVER` x its target cells), ``fragmented`` (largest component under
+  `FRAGMENTED_UNDER` of its cells), else ``intact``; ``breakdown_step_<name>``: the first frame
+  from ``grown`` on whose class is not intact (NaN if none); ``breakdowns``: organisms not intact
+  at the end; ``touching_<name>``: whether it touches another organism at the end (neighbours
+  placed close touch while intact, which is why touching alone is not a breakdown);
 - ``moved_<name>``: the distance its centroid moved from ``grown`` to the end; ``away_<name>``:
   the part of that movement pointing away from the nearest other organism (its centroid at
   ``grown``): positive = moved away, negative = moved towards it; ``separation_change``: the
@@ -41,18 +45,19 @@ from scipy import ndimage
 
 GROWN_AFTER = 100  # steps after the last spawn from which both organisms count as grown
 DIED_AT_MOST = 5  # cells
-EXPLODED_OVER = 2.0  # x the target's living area
+MERGED_IOU = 0.5  # a touching organism whose aligned IoU is under this has lost its own shape
+EXPLODED_OVER = 2.0  # x the target's cells
 FRAGMENTED_UNDER = 0.8  # largest component / cells
 ALIVE = 0.1
 CLASSES = ("died", "merged", "exploded", "fragmented", "intact")
 RUN_MEASURES = ("ideal_mse_final", "ideal_mse_max", "ideal_mse_range", "breakdowns", "separation_change")
-PER_ORGANISM = ("breakdown", "breakdown_step", "moved", "away")
+PER_ORGANISM = ("breakdown", "breakdown_step", "touching", "moved", "away")
 MEASURES = RUN_MEASURES + PER_ORGANISM
 RELATIVE = ("ideal_mse_final", "ideal_mse_max", "ideal_mse_range", "breakdowns", "separation_change",
             "mean_shape_error", "max_shape_error", "max_displacement")
 EIGHT = np.ones((3, 3), bool)
 ORGANISM_COLUMNS = ("step", "organism", "cells", "largest_component", "touching", "centroid_y", "centroid_x",
-                    "shape_error")
+                    "shape_error", "iou")
 
 
 @dataclass
@@ -61,7 +66,7 @@ class Series:
 
     steps: pd.DataFrame  # step, ideal_mse
     organisms: pd.DataFrame  # ORGANISM_COLUMNS
-    info: pd.DataFrame  # organism, name, species, spawn_step, target_area
+    info: pd.DataFrame  # organism, name, species, spawn_step, target_cells
 
 
 def frame_measures(owner: np.ndarray, organisms: list[int]) -> dict[int, tuple[int, int, int, float, float]]:
@@ -94,10 +99,9 @@ def series_of(analysis, recording) -> Series:
         target = None if rule is None else rule.target
         if target is not None and target.ndim == 4:
             target = target[0]
-        area = 0 if target is None else int((target[..., 3] > ALIVE).sum())
         info.append((record["effect"]["index"], record["event"]["name"], record["event"]["species"], record["step"],
-                     area))
-    info_table = pd.DataFrame(info, columns=["organism", "name", "species", "spawn_step", "target_area"])
+                     target_cells(target)))
+    info_table = pd.DataFrame(info, columns=["organism", "name", "species", "spawn_step", "target_cells"])
     numbers = [int(k) for k in info_table.organism]
     rows = []
     steps = recording.steps
@@ -106,24 +110,36 @@ def series_of(analysis, recording) -> Series:
         for i, owner in enumerate(owners):
             for k, values in frame_measures(owner.astype(np.int64), numbers).items():
                 rows.append((int(steps[start + i]), k, *values))
-    organisms = pd.DataFrame(rows, columns=list(ORGANISM_COLUMNS[:-1]))
-    errors = analysis.organisms[["step", "organism", "shape_error"]]
+    organisms = pd.DataFrame(rows, columns=list(ORGANISM_COLUMNS[:-2]))
+    errors = analysis.organisms[["step", "organism", "shape_error", "iou"]]
     organisms = organisms.merge(errors, on=["step", "organism"], how="left")
     return Series(analysis.paper[["step", "ideal_mse"]].reset_index(drop=True), organisms, info_table)
 
 
-def classify(cells: np.ndarray, largest: np.ndarray, touching: np.ndarray, target_area: float) -> np.ndarray:
-    """The breakdown class of each frame (the first of `CLASSES` that applies)."""
-    cells, largest, touching = (np.asarray(a, float) for a in (cells, largest, touching))
-    conditions = [cells <= DIED_AT_MOST, touching > 0,
-                  (target_area > 0) & (cells > EXPLODED_OVER * target_area),
-                  largest < FRAGMENTED_UNDER * cells]
+def target_cells(target: np.ndarray | None) -> int:
+    """The cells a body of exactly the target's shape owns: its living silhouette (alpha > 0.1)
+    grown by one cell (the alive rule's 3x3 max-pool); 0 without a target."""
+    if target is None:
+        return 0
+    living = np.pad(target[..., 3] > ALIVE, 1)
+    return int(ndimage.binary_dilation(living, structure=EIGHT).sum())
+
+
+def classify(cells, largest, touching, iou, target: float, *, died_at_most: int = DIED_AT_MOST,
+             merged_iou: float = MERGED_IOU, exploded_over: float = EXPLODED_OVER,
+             fragmented_under: float = FRAGMENTED_UNDER) -> np.ndarray:
+    """The breakdown class of each frame (the first of `CLASSES` that applies); `target` is the
+    organism's target cells (`target_cells`). A NaN IoU (no target) never counts as merged."""
+    cells, largest, touching, iou = (np.asarray(a, float) for a in (cells, largest, touching, iou))
+    conditions = [cells <= died_at_most, (touching > 0) & (iou < merged_iou),
+                  (target > 0) & (cells > exploded_over * target),
+                  largest < fragmented_under * cells]
     return np.select(conditions, CLASSES[:4], default="intact")
 
 
-def run_measures(series: Series) -> dict[str, Any]:
-    """The per-run measures of the module docstring."""
-    grown = int(series.info.spawn_step.max()) + GROWN_AFTER if len(series.info) else GROWN_AFTER
+def run_measures(series: Series, *, grown_after: int = GROWN_AFTER, **thresholds: float) -> dict[str, Any]:
+    """The per-run measures of the module docstring (`thresholds`: keywords of `classify`)."""
+    grown = int(series.info.spawn_step.max()) + grown_after if len(series.info) else grown_after
     steps = series.steps.sort_values("step")
     window = steps[steps.step >= grown].ideal_mse
     out: dict[str, Any] = {
@@ -143,8 +159,10 @@ def run_measures(series: Series) -> dict[str, Any]:
         name = row.name
         if track.empty:
             continue
-        classes = classify(track.cells, track.largest_component, track.touching, row.target_area)
+        classes = classify(track.cells, track.largest_component, track.touching, track.iou, row.target_cells,
+                           **thresholds)
         out[f"breakdown_{name}"] = str(classes[-1])
+        out[f"touching_{name}"] = bool(track.touching.iloc[-1] > 0)
         broken += classes[-1] != "intact"
         late = (track.step.to_numpy() >= grown) & (classes != "intact")
         out[f"breakdown_step_{name}"] = float(track.step.to_numpy()[late][0]) if late.any() else np.nan
@@ -234,14 +252,15 @@ def read_series(path: Path) -> dict[str, pd.DataFrame]:
         return {name: _read_columns(f[name]) for name in ("steps", "organisms", "info")}
 
 
-def measures_from_series(path: Path) -> pd.DataFrame:
-    """`run_measures` of every run in a sweep's ``series.h5``, recomputed: one row per run id."""
+def measures_from_series(path: Path, **options: float) -> pd.DataFrame:
+    """`run_measures` of every run in a sweep's ``series.h5``, recomputed (with other thresholds
+    if given, e.g. ``merged_iou=0.4, grown_after=200``): one row per run id."""
     tables = read_series(path)
     rows = []
     for run_id, info in tables["info"].groupby("run"):
         series = Series(*(tables[n][tables[n].run == run_id].drop(columns="run") for n in ("steps", "organisms")),
                         info.drop(columns="run"))
-        rows.append({"id": run_id, **run_measures(series)})
+        rows.append({"id": run_id, **run_measures(series, **options)})
     return pd.DataFrame(rows)
 
 

@@ -67,7 +67,7 @@ from sim import study_measures
 METRICS = ("ideal_mse", "mean_shape_error", "max_shape_error", "min_iou", "alive_organisms", "total_cells",
            "max_displacement", "box_shift", "collapsed", "exploded", "contact_length", "seconds",
            *study_measures.MEASURES)
-MEASURES_VERSION = 2  # raise when the definition of a metric changes: every run is then recomputed
+MEASURES_VERSION = 3  # raise when the definition of a metric changes: every run is then recomputed
 CONNECT_TIMEOUT = 5  # seconds to reach a scheduler before the sweep is refused
 _OPERATORS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
               ast.FloorDiv: operator.floordiv, ast.USub: operator.neg}
@@ -305,7 +305,8 @@ class Sweep:
         axes = list(self.file.grid)
         compare = self.file.report.compare or (axes[0] if axes else None)
         others = [a for a in axes if a != compare]
-        by = self.file.report.by or (others[0] if others else None)
+        varied = [a for a in others if len(self.file.grid[a]) > 1]  # an axis of one value breaks nothing down
+        by = self.file.report.by or next(iter(varied or others), None)
         measures = [m for m in self.file.metrics if m != "seconds"]
         preferred = [m for m in ("ideal_mse_range", "ideal_mse", "ideal_mse_final") if m in measures]
         measure = self.file.report.measure or (preferred[0] if preferred else measures[0] if measures else None)

@@ -71,24 +71,39 @@ def test_frame_measures_count_cells_components_contact_and_centroid():
 
 def test_classes_in_priority_order():
     # died beats merged, merged beats exploded, exploded beats fragmented
-    cells = np.array([5, 6, 40, 40, 10, 10, 20])
-    largest = np.array([1, 6, 40, 10, 7, 8, 20])
-    touching = np.array([3, 1, 0, 0, 0, 0, 0])
-    classes = classify(cells, largest, touching, target_area=10)
-    assert list(classes) == ["died", "merged", "exploded", "exploded", "fragmented", "intact", "intact"]
-    assert list(classify([40], [40], [0], target_area=0)) == ["intact"]  # no target: never exploded
+    cells = np.array([5, 6, 40, 40, 10, 10, 20, 12])
+    largest = np.array([1, 6, 40, 10, 7, 8, 20, 12])
+    touching = np.array([3, 1, 0, 0, 0, 0, 0, 5])
+    iou = np.array([0.1, 0.4, 0.2, 0.2, 0.9, 0.9, 0.9, 0.5])
+    classes = classify(cells, largest, touching, iou, target=10)
+    assert list(classes) == ["died", "merged", "exploded", "exploded", "fragmented", "intact", "intact", "intact"]
+    # the last: touching, but its own shape (IoU 0.5): an intact neighbour
+    assert list(classify([40], [40], [0], [1.0], target=0)) == ["intact"]  # no target: never exploded
+    assert list(classify([12], [12], [5], [np.nan], target=0)) == ["intact"]  # no IoU: never merged
+    assert list(classify([12], [12], [5], [0.5], target=10, merged_iou=0.6)) == ["merged"]
+
+
+def test_target_cells_are_the_silhouette_grown_by_one_cell():
+    target = np.zeros((5, 6, 4), np.float32)
+    target[1:4, 1:5, 3] = 1.0  # 3 x 4 living
+    target[0, 0, 3] = 0.05  # not living
+    assert sm.target_cells(target) == 5 * 6
+    target[:, :, 3] = 1.0  # the whole frame: the ring lies outside it
+    assert sm.target_cells(target) == 7 * 8 and sm.target_cells(None) == 0
 
 
 # ------------------------------------------------------------------ per run, on synthetic series
 
-def series(tracks: dict[int, list[tuple]], *, mse, spawn_steps=(0, 0), target_area=9, step_every=50) -> Series:
-    """Series of organisms 1.. with rows ``(cells, largest, touching, cy, cx)`` per frame."""
+def series(tracks: dict[int, list[tuple]], *, mse, spawn_steps=(0, 0), target_cells=9, step_every=50) -> Series:
+    """Series of organisms 1.. with rows ``(cells, largest, touching, cy, cx[, iou])`` per frame
+    (IoU 1 unless given)."""
     frames = len(mse)
     steps = pd.DataFrame({"step": np.arange(frames) * step_every, "ideal_mse": mse})
-    rows = [(i * step_every, k, *row, 0.0) for k, track in tracks.items() for i, row in enumerate(track)]
+    rows = [(i * step_every, k, *row[:5], 0.0, row[5] if len(row) > 5 else 1.0)
+            for k, track in tracks.items() for i, row in enumerate(track)]
     organisms = pd.DataFrame(rows, columns=list(sm.ORGANISM_COLUMNS))
     info = pd.DataFrame({"organism": list(tracks), "name": [f"o{k}" for k in tracks], "species": "g",
-                         "spawn_step": list(spawn_steps)[: len(tracks)], "target_area": target_area})
+                         "spawn_step": list(spawn_steps)[: len(tracks)], "target_cells": target_cells})
     return Series(steps, organisms, info)
 
 
@@ -106,21 +121,24 @@ def test_each_breakdown_class_on_synthetic_organisms():
     intact = (9, 9, 0, 5.0, 5.0)
     cases = {
         "died": (3, 3, 0, 5.0, 5.0),
-        "merged": (14, 14, 4, 5.0, 5.0),
+        "merged": (14, 14, 4, 5.0, 5.0, 0.3),
         "exploded": (19, 19, 0, 5.0, 5.0),  # > 2 x 9
         "fragmented": (10, 7, 0, 5.0, 5.0),  # 7 < 0.8 x 10
         "intact": (18, 18, 0, 5.0, 5.0),  # exactly 2 x 9 is not exploded
+        "touching": (9, 9, 4, 5.0, 5.0, 0.8),  # a neighbour touching it, but its own shape: intact
     }
     for expected, end in cases.items():
         measured = run_measures(series({1: [intact] * 4 + [end], 2: [intact] * 5}, mse=[0.0] * 5))
-        assert measured["breakdown_o1"] == expected and measured["breakdown_o2"] == "intact"
-        assert measured["breakdowns"] == (expected != "intact")
+        broken = expected not in ("intact", "touching")
+        assert measured["breakdown_o1"] == (expected if broken else "intact") and measured["breakdown_o2"] == "intact"
+        assert measured["breakdowns"] == broken
+        assert measured["touching_o1"] == (expected in ("merged", "touching")) and not measured["touching_o2"]
         step = measured["breakdown_step_o1"]
-        assert step == 200 if expected != "intact" else np.isnan(step)
+        assert step == 200 if broken else np.isnan(step)
 
 
 def test_breakdown_step_is_the_first_broken_frame_after_growth():
-    intact, merged = (9, 9, 0, 5.0, 5.0), (9, 9, 2, 5.0, 5.0)
+    intact, merged = (9, 9, 0, 5.0, 5.0), (9, 9, 2, 5.0, 5.0, 0.2)
     track = [merged, intact, intact, merged, merged, intact]  # touching at step 0 is before growth
     measured = run_measures(series({1: track, 2: [intact] * 6}, mse=[0.0] * 6))
     assert measured["breakdown_step_o1"] == 150 and measured["breakdown_o1"] == "intact"
@@ -139,21 +157,20 @@ def test_movement_away_from_and_towards_the_other_organism():
 
 
 def test_measures_on_a_synthetic_recording_end_to_end(tmp_path):
-    """Five organisms through the real recorder and analysis: one dies, two merge, one explodes,
-    one fragments; a sixth moves 4 cells away, intact."""
+    """Six organisms through the real recorder and analysis: one dies, one grows into a seventh
+    (merged; the seventh keeps its shape: intact), one explodes, one fragments, one moves 4 cells, intact."""
     from sim.analysis import analyze
     from sim.recorder import open_recording
 
     first = np.zeros((60, 80), np.int64)
-    spots = {1: (5, 5), 2: (5, 20), 3: (5, 26), 4: (30, 5), 5: (30, 30), 6: (50, 60)}
+    spots = {1: (5, 5), 2: (5, 20), 3: (5, 30), 4: (30, 5), 5: (30, 30), 6: (50, 60)}
     for k, (y, x) in spots.items():
         first[blob(y, x, 3)] = k
     last = np.zeros_like(first)
     last[blob(5, 5, 2)] = 1  # 4 cells: died
-    last[blob(5, 20, 3)] = 2
-    last[5:8, 23:26] = 2  # grew into ...
-    last[blob(5, 26, 3)] = 3  # ... organism 3: both merged
-    last[blob(28, 3, 5)] = 4  # 25 cells > 2 x 9: exploded
+    last[5:8, 20:30] = 2  # grew up to organism 3: 30 cells, aligned IoU 9 / 30: merged
+    last[blob(5, 30, 3)] = 3  # touched, but still its 3x3 self: intact
+    last[blob(27, 3, 8)] = 4  # 64 cells > 2 x 25 (a 3x3 body owns 5x5): exploded
     last[blob(30, 30, 3)] = 5
     last[blob(36, 36, 3)] = 5  # 18 cells in two pieces of 9: fragmented
     last[blob(50, 64, 3)] = 6  # moved 4 to the right, intact
@@ -162,14 +179,16 @@ def test_measures_on_a_synthetic_recording_end_to_end(tmp_path):
     path = write_recording(tmp_path / "r.h5", frames, names=names, target_size=3)
     with open_recording(path) as recording:
         got = sm.series_of(analyze(recording), recording)
-    assert list(got.info.target_area) == [9] * 6 and list(got.info.name) == list(names)
+    assert list(got.info.target_cells) == [25] * 6 and list(got.info.name) == list(names)
     assert len(got.steps) == 5 and got.steps.ideal_mse.iloc[0] == pytest.approx(0.0, abs=1e-6)
     got.steps["step"] *= 50  # frames 0..4 as steps 0..200: grown at 100
     got.organisms["step"] *= 50
     measured = run_measures(got)
-    assert [measured[f"breakdown_{n}"] for n in names] == ["died", "merged", "merged", "exploded", "fragmented",
+    assert [measured[f"breakdown_{n}"] for n in names] == ["died", "merged", "intact", "exploded", "fragmented",
                                                           "intact"]
-    assert measured["breakdowns"] == 5
+    assert measured["breakdowns"] == 4 and measured["touching_o3"] and not measured["touching_o6"]
+    last_rows = got.organisms[got.organisms.step == 200].set_index("organism")
+    assert last_rows.iou[2] == pytest.approx(9 / 30) and last_rows.iou[3] == pytest.approx(1.0)
     assert measured["moved_o6"] == pytest.approx(4.0)
     assert measured["breakdown_step_o1"] == 150 and np.isnan(measured["breakdown_step_o6"])
     intact_rows = got.organisms[got.organisms.organism == 6]
