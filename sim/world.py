@@ -18,6 +18,44 @@ from agents.spec import BOUNDARIES, Rule, seed_state
 from sim import core
 
 MAX_SEED = 2**63 - 1
+MEMORY_FLOOR = 64 << 20  # a world needing less always starts: the kernel finds that much by reclaiming
+
+
+def available_memory() -> int | None:
+    """Bytes this machine can still give (``MemAvailable`` of /proc/meminfo), None where unknown."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def memory_needed(height: int, width: int, channels: int, hidden: int, species: int) -> int:
+    """Bytes a world allocates: two padded state buffers, the owner map and the step's scratch
+    (`sim.core.make_scratch`, one band per numba thread)."""
+    import numba
+
+    buffers = 2 * 4 * int(np.prod(core.padded_shape(channels, height, width)))
+    planes = (2 * (height + 2 * core.RING) + 2 * height) * width + 4 * height * width  # near1/2, pre, owner
+    rule = 4 * height * width
+    chunks = -(-width // core.LANES)
+    capacity = core.ROW_BLOCK * chunks * core.LANES + core.BATCH
+    bands = numba.config.NUMBA_NUM_THREADS
+    tiles = bands * species * 4 * capacity * 4 * channels  # tiles (3C) and outs (C)
+    masks = bands * 2 * 8 * core.ROW_BLOCK * chunks * species + bands * 4 * hidden * core.BATCH
+    return buffers + planes + rule + tiles + masks
+
+
+def check_memory(needed: int, what: str, limit: int | None = None) -> None:
+    """Refuse `needed` bytes when more than `limit` (default: `available_memory`) and more than
+    `MEMORY_FLOOR`; `what` names the request in the message."""
+    limit = available_memory() if limit is None else limit
+    if limit is not None and needed > max(limit, MEMORY_FLOOR):
+        raise WorldError(f"{what}: expected at most {limit / 2**30:.2f} GiB (the memory available), "
+                         f"got {needed / 2**30:.2f} GiB needed")
 
 
 @dataclass(frozen=True)
@@ -36,7 +74,7 @@ class World:
     """A grid hosting organisms; every alive cell is updated by the rule of its owner."""
 
     def __init__(self, height: int, width: int, *, species: Mapping[str, Rule],
-                 boundary: str = "zero", seed: int = 0) -> None:
+                 boundary: str = "zero", seed: int = 0, memory_limit: int | None = None) -> None:
         if not (isinstance(height, int) and isinstance(width, int) and height > 0 and width > 0):
             raise WorldError(f"world size: expected positive integers, got {height!r} x {width!r}")
         if boundary not in BOUNDARIES:
@@ -56,6 +94,9 @@ class World:
                 raise WorldError(
                     f"species {name!r}: expected alive_threshold {first.alive_threshold}, "
                     f"got {rule.spec.alive_threshold}")
+        hidden = max(rule.spec.hidden for rule in rules)
+        check_memory(memory_needed(height, width, first.channels, hidden, len(rules)),
+                     f"world size: a {height}x{width} world of {first.channels} channels", memory_limit)
         self.height, self.width, self.boundary, self.seed = height, width, boundary, seed
         self.channels = first.channels
         self.alive_threshold = first.alive_threshold
@@ -70,7 +111,6 @@ class World:
         self.organisms: list[Organism] = []
         self._species_of = np.zeros(1, np.int64)
         self._identity_of = np.zeros((1, self.channels), np.float32)
-        hidden = max(rule.spec.hidden for rule in rules)
         self._scratch = core.make_scratch(self.channels, hidden, len(rules), height, width)
         self.step_count = 0
 
