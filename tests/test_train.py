@@ -398,3 +398,20 @@ def test_snapshot_writes_the_model_and_a_slim_resume_file_that_resume_continues(
     assert main(["train", str(path), "--resume"]) == 0
     assert load_checkpoint(tmp_path / "tiny.ckpt.h5").iteration == 3
     assert load_rule(tmp_path / "tiny.h5").provenance["iterations"] == 3
+
+
+def test_prepare_batch_reseeds_the_highest_loss_sample(tmp_path):
+    path = tiny(tmp_path)
+    path.write_text(path.read_text().replace("damage_best = 1", "damage_best = 0"))
+    trainer = Trainer(load_training_file(path), tmp_path)
+    trainer.pool.states[:] = 0.0
+    trainer.pool.states[..., :4] = trainer.targets[0]
+    trainer.pool.states[..., 4:] = 0.5
+    trainer.rng = np.random.default_rng(3)
+    drawn = np.random.default_rng(3).choice(trainer.config.train.pool_size, trainer.config.train.batch, replace=False)
+    worst = int(drawn[2])
+    trainer.pool.states[worst, ..., :3] = 1.0 - trainer.pool.states[worst, ..., :3]  # far from the target
+    index, states, _, _ = trainer.prepare_batch()
+    assert index.tolist() == drawn.tolist()
+    reseeded = [i for i in range(len(index)) if (states[i, ..., 3] > 0).sum() == 1]
+    assert reseeded == [2]
