@@ -10,6 +10,7 @@ $(STAMP): setup.cfg pyproject.toml
 	# torch is pinned here (a CPU wheel found on local disk) so that pip never pulls a CUDA build
 	$(PY) -m pip install --quiet torch==2.13.0
 	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m sim.warmup
 	touch $(STAMP)
 
 run: $(STAMP)
