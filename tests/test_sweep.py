@@ -272,3 +272,22 @@ def test_controls_are_shared_run_once_and_measures_are_relative_to_them(sweep_fi
         assert row.control_breakdown_a == control.breakdown_a
     assert (table.ideal_mse_final_vs_control != 0).any()
     assert len(read_series(tmp_path / "series.h5")["info"].run.unique()) == 8 + 4  # controls' series too
+
+
+def test_an_existing_scheduler_by_address(sweep_file, tmp_path):
+    from distributed import LocalCluster
+
+    sweep = Sweep(sweep_file)
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+        remote = run_sweep(sweep, tmp_path / "remote", scheduler=cluster.scheduler_address, progress=False)
+    local = run_in_process(sweep, tmp_path / "local")
+    assert len(remote) == 8 and (remote.error.fillna("") == "").all()
+    pd.testing.assert_frame_equal(comparable(remote), comparable(local))
+
+
+def test_sweep_command_reports_the_table(sweep_file, tmp_path, capsys):
+    out = tmp_path / "out"
+    run_in_process(Sweep(sweep_file), out)  # everything finished: the command starts no cluster
+    assert main(["sweep", str(sweep_file), "--workers", "2", "--out", str(out)]) == 0
+    assert f"8 runs (0 failed): {out / 'results.csv'}" in capsys.readouterr().out
+    assert json.loads((out / "sweep.json").read_text())["report"]["compare"] == "world.boundary"
