@@ -8,9 +8,11 @@ For an organism image ``O`` (its own cells' RGBA, zero elsewhere) and a target `
         / (4 h w)
 
 i.e. the mean squared RGBA error over the target's frame, with any part of the organism left
-outside the frame counted as error. The window sums come from FFT cross-correlation
-(``|O - T|^2 = O^2 - 2 O T + T^2``), so every shift costs the same; a `Template` keeps the
-target's spectra, so aligning many frames costs one forward and one inverse FFT each.
+outside the frame counted as error. Expanding ``|O - T|^2 = O^2 - 2 O T + T^2``, the organism's
+squares inside and outside the window add up to all of them, so the numerator is
+``sum |O|^2 - 2 (O * T)(s) + sum |T|^2``: only the cross-correlation ``(O * T)(s)`` depends on the
+shift. It comes from the FFT, so every shift costs the same; a `Template` keeps the target's
+spectra and ``sum |T|^2``, so aligning many frames costs one forward and one inverse FFT each.
 """
 
 from __future__ import annotations
@@ -34,17 +36,12 @@ class Aligned:
     rotation: int
 
 
-def window_sums(image: np.ndarray, h: int, w: int) -> np.ndarray:
-    """Sum of `image` ``(H, W)`` over every ``h x w`` window (valid positions), via cumulative sums."""
-    c = np.pad(image, ((1, 0), (1, 0))).cumsum(0).cumsum(1)
-    return c[h:, w:] - c[:-h, w:] - c[h:, :-w] + c[:-h, :-w]
-
-
 class Template:
     """A target prepared for repeated alignment: its spectra are cached per FFT size and turn."""
 
     def __init__(self, target: np.ndarray, rotations: bool = False) -> None:
         self.turns = [np.ascontiguousarray(np.rot90(target, turn)) for turn in (range(4) if rotations else range(1))]
+        self.squares = float((np.asarray(target, np.float64) ** 2).sum())  # sum |T|^2, the same for every turn
         self._spectra: dict[tuple[int, tuple[int, int]], np.ndarray] = {}
 
     def _spectrum(self, turn: int, shape: tuple[int, int]) -> np.ndarray:
@@ -70,8 +67,7 @@ class Template:
             spectrum = rfft2(padded, s=shape, axes=(0, 1))
             cross = irfft2((spectrum * self._spectrum(turn, shape)).sum(axis=2), s=shape)
             cross = cross[: padded.shape[0] - h + 1, : padded.shape[1] - w + 1]
-            o2 = window_sums((padded**2).sum(axis=2), h, w)
-            ssd = o2 - 2 * cross + float((t**2).sum()) + (total_o2 - o2)
+            ssd = total_o2 - 2 * cross + self.squares  # window + outside squares = all of them
             top, left = np.unravel_index(int(np.argmin(ssd)), ssd.shape)
             window = np.pad(alive_o, ((h, h), (w, w)))[top : top + h, left : left + w]
             silhouette = t[..., 3] > ALIVE
