@@ -17,6 +17,7 @@ import numpy as np
 import agents
 from agents.modelfile import load_rule
 from agents.spec import Rule
+from sim import stability
 from sim.world import World
 
 ZOO = Path(agents.__file__).resolve().parent / "zoo"
@@ -116,7 +117,17 @@ def card(name: str) -> str:
 """
 
 
+def keep_stability_section(old: str, new: str) -> str:
+    """`new` with the "## Stability check" section of `old` (written by `models --stability --card`)."""
+    start = old.find("## Stability check")
+    if start < 0:
+        return new
+    end = old.find("\n## ", start + 1)
+    return stability.replace_section(new, old[start: end + 1 if end >= 0 else len(old)])
+
+
 if __name__ == "__main__":
     for model in entries():
-        (ZOO / f"{model}.md").write_text(card(model))
-        print(f"wrote {ZOO / model}.md")
+        path = ZOO / f"{model}.md"
+        path.write_text(keep_stability_section(path.read_text() if path.is_file() else "", card(model)))
+        print(f"wrote {path}")

@@ -93,3 +93,11 @@ def test_out_of_range_arguments_are_refused(tmp_path, capsys):
     with pytest.raises(SystemExit) as caught:
         main(["models", "--stability", "--steps", "-5", str(tmp_path / "still.h5")])
     assert caught.value.code == 2 and "expected an integer in 1..1000000, got -5" in capsys.readouterr().err
+
+
+def test_regenerating_a_zoo_card_keeps_its_stability_section():
+    from sim.zoo import keep_stability_section
+
+    old = "# m\n\nold body\n\n## Stability check: FAIL\n\n| t |\n"
+    assert keep_stability_section(old, "# m\n\nnew body\n") == "# m\n\nnew body\n\n## Stability check: FAIL\n\n| t |\n"
+    assert keep_stability_section("# m\n", "# m\n\nnew\n") == "# m\n\nnew\n"
