@@ -71,6 +71,9 @@ def write_report(folder: Path, *, group: str | None = None, by: str | None = Non
     errors = table["error"].astype("string").fillna("") if "error" in table else pd.Series("", index=table.index)
     failed = table[errors != ""]
     table = table.drop(failed.index)
+    if table.empty:
+        raise ReportError(f"{folder}: no finished run to report on ({len(failed)} failed"
+                          + (f", the first with {failed.error.iloc[0]}" if len(failed) else "") + ")")
     if by is None:
         by = ALL
         table[by] = "all"

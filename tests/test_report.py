@@ -90,3 +90,13 @@ def test_sweep_then_report_with_no_options(scenario_dir, tmp_path, capsys):
     capsys.readouterr()
     assert main(["report", str(out), "--measure", "ideal_mse"]) == 2  # not among this sweep's metrics
     assert "choose one of: " in capsys.readouterr().err
+
+
+def test_a_sweep_whose_runs_all_failed_is_refused_with_the_first_error(folder, capsys):
+    table = pd.read_csv(folder / "results.csv")
+    table["error"] = "RuntimeError: boom"
+    table.to_csv(folder / "results.csv", index=False)
+    assert main(["report", str(folder)]) == 2
+    error = capsys.readouterr().err
+    assert "no finished run to report on (13 failed, the first with RuntimeError: boom)" in error
+    assert "Traceback" not in error
