@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from agents.errors import NcaWorldError
-from sim.stats import compare_groups, error_ranges, fisher_breakdowns, holm, paired_wilcoxon
+from sim.stats import compare_groups, error_ranges, fisher_breakdowns, holm, paired_wilcoxon, versus_controls
 
 NOT_MEASURES = ("id", "seed", "error", "traceback", "control", "seconds")
 ALL = "(all runs)"
@@ -91,13 +91,15 @@ def write_report(folder: Path, *, group: str | None = None, by: str | None = Non
     if broken:
         table["broke_down"] = (table[broken].astype(str) != "intact").any(axis=1)
     fisher = fisher_breakdowns(table, group, "broke_down") if broken else []
+    against = versus_controls(table, group, by, f"{measure}_vs_control") if f"{measure}_vs_control" in table else []
     groups = sorted(table[group].unique())
     _figures(folder, table, group, by, measure, movement, groups)
 
     tests = ([("Mann-Whitney U", f"{c.first} vs {c.second}", c.p) for c in overall]
              + [("Mann-Whitney U", f"{c.first} vs {c.second}, {by} = {v}", c.p) for v, cs in per_by.items() for c in cs]
              + [("Wilcoxon signed-rank (paired)", f"{w.first} vs {w.second}", w.p) for w in paired]
-             + [("Fisher exact (breakdowns)", f"{f.first} vs {f.second}", f.p) for f in fisher])
+             + [("Fisher exact (breakdowns)", f"{f.first} vs {f.second}", f.p) for f in fisher]
+             + [("Wilcoxon signed-rank vs control", w.first, w.p) for w in against])
     adjusted, significant = holm([t[2] for t in tests])
     lines = [f"# {title}", "", f"{len(table)} runs ({len(failed)} failed). Measure `{measure}`, compared between "
              f"`{group}` values, per `{by}`.", "",
@@ -124,6 +126,11 @@ def write_report(folder: Path, *, group: str | None = None, by: str | None = Non
         lines += ["## Relative to each run's control (run minus the same model's run with the organisms far apart)",
                   "", "Mean per group:", "", _markdown(table.groupby(group)[relative].mean().T.rename_axis("measure")),
                   ""]
+    if against:
+        lines += [f"Wilcoxon signed-rank of `{measure}_vs_control` (run minus its control) against 0:", "",
+                  "| runs | pairs | median difference | W | p |", "| --- | --- | --- | --- | --- |",
+                  *(f"| {w.first} | {w.pairs} | {w.median_difference:.4g} | {w.statistic:.1f} | {w.p:.3g} |"
+                    for w in against), ""]
     if tests:
         lines += ["## Every test, Holm-corrected together (alpha = 0.05)", "",
                   "| test | groups | p | Holm p | significant |", "| --- | --- | --- | --- | --- |",

@@ -5,6 +5,7 @@
   confidence interval) between every pair of groups, with the Bonferroni flag;
 - `paired_wilcoxon`: the Wilcoxon signed-rank test on matched configurations (same other axes
   and seed), for groups that ran the same configurations (e.g. models);
+- `versus_controls`: the same test of each run against its control (organisms far apart);
 - `fisher_breakdowns`: Fisher's exact test on counts of broken-down runs between groups;
 - `holm`: Holm's step-down correction over any set of tests.
 """
@@ -121,13 +122,30 @@ def paired_wilcoxon(table: pd.DataFrame, group: str, measure: str, match: list[s
         joined = joined.apply(pd.to_numeric, errors="coerce").dropna()
         if joined.empty:
             continue
-        difference = (joined.x - joined.y).to_numpy()
-        if not np.any(difference != 0):
-            out.append(Paired(first, second, len(difference), 0.0, 0.0, 1.0))
-            continue
-        result = wilcoxon(difference, zero_method="wilcox", alternative="two-sided")
-        out.append(Paired(first, second, len(difference), float(np.median(difference)), float(result.statistic),
-                          float(result.pvalue)))
+        out.append(signed_rank(first, second, (joined.x - joined.y).to_numpy()))
+    return out
+
+
+def signed_rank(first: str, second: str, difference: np.ndarray) -> Paired:
+    """The two-sided Wilcoxon signed-rank test of paired differences (zeros dropped; none left: p = 1)."""
+    difference = np.asarray(difference, float)
+    difference = difference[np.isfinite(difference)]
+    if not np.any(difference != 0):
+        return Paired(first, second, len(difference), 0.0, 0.0, 1.0)
+    result = wilcoxon(difference, zero_method="wilcox", alternative="two-sided")
+    return Paired(first, second, len(difference), float(np.median(difference)), float(result.statistic),
+                  float(result.pvalue))
+
+
+def versus_controls(table: pd.DataFrame, group: str, by: str, column: str) -> list[Paired]:
+    """Per `group` and `by` value, the signed-rank test of `column` (a run's measure minus its
+    control's, ``<measure>_vs_control``): does a neighbour change the measure? Within one `by`
+    value (e.g. a distance) each run has its own control, so the pairs are independent."""
+    out = []
+    for (name, value), part in table.groupby([group, by]):
+        values = pd.to_numeric(part[column], errors="coerce").dropna().to_numpy()
+        if len(values):
+            out.append(signed_rank(f"{name}, {by} = {value}", "its control", values))
     return out
 
 

@@ -100,3 +100,16 @@ def test_a_sweep_whose_runs_all_failed_is_refused_with_the_first_error(folder, c
     error = capsys.readouterr().err
     assert "no finished run to report on (13 failed, the first with RuntimeError: boom)" in error
     assert "Traceback" not in error
+
+
+def test_runs_are_tested_against_their_controls(folder):
+    table = pd.read_csv(folder / "results.csv")
+    table["score_vs_control"] = table.seed / 10  # every run above its control
+    table["control_breakdown_left"] = "intact"
+    table.to_csv(folder / "results.csv", index=False)
+    report = write_report(folder).read_text()
+    # per (model, gap): 3 positive differences: W = 0, exact p = 2 / 2^3
+    assert "| A, gap = 2 | 3 | 0.2 | 0.0 | 0.25 |" in report and "| B, gap = 4 | 3 | 0.2 | 0.0 | 0.25 |" in report
+    holm = report.split("Holm-corrected together")[1].split("## ")[0]
+    assert sum(line.startswith("| Wilcoxon signed-rank vs control |") for line in holm.splitlines()) == 4
+    assert "| A | 3 | 0 |" in report  # runs broken, their controls broken

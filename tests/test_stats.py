@@ -12,6 +12,7 @@ from sim.stats import (
     holm,
     paired_wilcoxon,
     vargha_delaney_a,
+    versus_controls,
 )
 
 
@@ -118,3 +119,14 @@ def test_error_ranges_are_max_minus_min_per_cell():
     ranges = error_ranges(table, "variant", "distance", "err")
     assert ranges.loc[6, "A"] == 1.0 and ranges.loc[6, "B"] == 2.0 and ranges.loc[12, "A"] == 0.0
     assert ranges.loc[12, "B"] == 1.0
+
+
+def test_runs_against_their_controls_by_hand():
+    table = pd.DataFrame({"variant": ["A"] * 5 + ["B"] * 5, "distance": 6,
+                          "err_vs_control": [1, 2, 3, 4, 5, 1, -2, 3, 4, 5]})
+    a, b = versus_controls(table, "variant", "distance", "err_vs_control")
+    assert (a.first, a.second, a.pairs, a.statistic, a.median_difference) == ("A, distance = 6", "its control", 5,
+                                                                               0.0, 3.0)
+    assert a.p == pytest.approx(2 / 32)
+    # B: W- = 2; sign patterns with a rank sum <= 2: {}, {1}, {2}: p = 2 * 3 / 32
+    assert b.statistic == 2.0 and b.p == pytest.approx(6 / 32)
