@@ -406,13 +406,15 @@ def damaged_organisms(recording: Recording, ctx: _Context) -> dict[int, list[int
 
 def regeneration(organisms: pd.DataFrame, events: list[dict], names: dict[int, str],
                  hits: dict[int, list[int]] | None = None) -> pd.DataFrame:
-    """For each damage event and organism it hit: error before, steps to regrow, settled error.
+    """For each damage episode and organism it hit: error before, steps to regrow, settled error.
 
     `hits`: per damage event's place in `events`, the organisms that lost cells to it
-    (`damaged_organisms`); without it, the organism an event names, or every organism.
-    Regrown: the aligned error is back within ``max(0.002, 25%)`` of its last value before the
-    event. The settled error is the median over the last quarter of the frames until the next
-    damage to that organism (or the end).
+    (`damaged_organisms`); without it, the organism an event names, or every organism. Damage
+    to one organism at the same or consecutive steps (a viewer's drag-cut, a cut every step) is
+    one episode, reported at its first step and kind. Regrown: the aligned error is back within
+    ``max(0.002, 25%)`` of its last value before the episode; the steps are counted from the
+    episode's last damage. The settled error is the median over the last quarter of the frames
+    until the next episode on that organism (or the end).
     """
     rows = []
     by_name = {name: k for k, name in names.items()}
@@ -420,22 +422,27 @@ def regeneration(organisms: pd.DataFrame, events: list[dict], names: dict[int, s
     if hits is None:
         hits = {i: ([by_name[r["event"]["organism"]]] if r["event"].get("organism") in by_name else list(names))
                 for i, r in damage}
-    for position, (index, record) in enumerate(damage):
-        step = record["step"]
-        for k in hits.get(index, []):
-            track = organisms[(organisms.organism == k)].set_index("step")["shape_error"].dropna()
-            before = track[track.index < step]
-            if before.empty:
-                continue
-            later = [r["step"] for i, r in damage[position + 1 :] if k in hits.get(i, [])]
-            end = later[0] if later else np.inf
-            after = track[(track.index >= step) & (track.index < end)]
-            if after.empty:
+    for k in names:
+        mine = [r for i, r in damage if k in hits.get(i, [])]
+        episodes: list[list[dict]] = []
+        for record in mine:
+            if episodes and record["step"] - episodes[-1][-1]["step"] <= 1:
+                episodes[-1].append(record)
+            else:
+                episodes.append([record])
+        track = organisms[organisms.organism == k].set_index("step")["shape_error"].dropna()
+        for number, episode in enumerate(episodes):
+            first, last = episode[0]["step"], episode[-1]["step"]
+            before = track[track.index < first]
+            end = episodes[number + 1][0]["step"] if number + 1 < len(episodes) else np.inf
+            after = track[(track.index >= last) & (track.index < end)]
+            if before.empty or after.empty:
                 continue
             reference = float(before.iloc[-1])
             tolerance = max(0.002, REGROWTH_TOLERANCE * reference)
-            back = after[(after <= reference + tolerance) & (after.index > step)]
+            back = after[(after <= reference + tolerance) & (after.index > last)]
             settled = float(after.iloc[-max(1, len(after) // 4) :].median())
-            rows.append((step, record["event"]["kind"], k, names[k], reference, float(after.iloc[0]),
-                         float(back.index[0] - step) if len(back) else np.nan, settled))
-    return typed_table(rows, REGENERATION_COLUMNS)
+            rows.append((first, episode[0]["event"]["kind"], k, names[k], reference, float(after.iloc[0]),
+                         float(back.index[0] - last) if len(back) else np.nan, settled))
+    table = typed_table(rows, REGENERATION_COLUMNS)
+    return table.sort_values(["step", "organism"], kind="stable").reset_index(drop=True)

@@ -278,6 +278,25 @@ def test_a_viewer_cut_is_credited_only_to_the_organism_that_lost_cells(tmp_path)
     assert summary.count("regrown") == 1 and "on o1: " in summary and "on o2" not in summary
 
 
+def test_a_drag_cut_over_several_steps_is_one_episode_on_the_organism_it_crossed(tmp_path):
+    frames = []
+    for t in range(30):
+        state, owner = block_at(10, 10)
+        state, owner = block_at(10, 40, state=state, owner=owner, index=2)
+        gone = 0 if t < 10 else 3 - max(0, t - 16) if t < 19 else 0  # columns 14, 15, 16 cut at 10, 11, 12 ...
+        cut = min(gone, t - 9) if t < 13 else gone  # ... and grown back one a step from step 17 on
+        state[10:15, 17 - cut : 17] = 0.0
+        owner[10:15, 17 - cut : 17] = 0
+        frames.append((state, owner))
+    drag = [(10 + i, CutCircle(kind="cut_circle", step=10 + i, center=(12, 16 - i), radius=0.5), {"killed": 1},
+             "viewer") for i in range(3)]
+    result = analyze(synthetic(tmp_path / "drag.h5", frames, [(12, 13), (12, 43)], events=drag))
+    assert len(result.regeneration) == 1  # not one line per step of the drag, and none for o2
+    row = result.regeneration.iloc[0]
+    assert row.step == 10 and row["name"] == "o1" and row.regrowth_steps == 19 - 12  # whole again at 19
+    assert row.error_after_cut == pytest.approx(15 * float((SHAPE[4, 4] ** 2).sum()) / 324, rel=1e-3)
+
+
 def test_an_organism_before_its_spawn_has_no_measures_and_a_dead_one_no_box(tmp_path):
     frames = [block_at(10, 40, index=2, state=block_at(10, 10)[0], owner=block_at(10, 10)[1]) if t >= 3
               else block_at(10, 10) for t in range(5)]
