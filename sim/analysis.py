@@ -2,14 +2,15 @@
 
 Frames are read in chunks, so memory does not grow with the recording's length. Tables:
 
-- ``organisms``: per frame and organism: alive cells, mass, centroid and its velocity, bounding
-  box, shape error after best alignment with its species' target, IoU with the aligned
-  silhouette, identity purity, debris cells, and the flags collapsed / exploded / debris;
+- ``organisms``: per frame and organism: alive cells, mass, centroid, its velocity and its
+  continuous track, bounding box, shape error after best alignment with its species' target
+  (and the quarter turns of the best one), IoU with the aligned silhouette, identity purity,
+  debris cells, and the flags collapsed / exploded / debris;
 - ``contacts``: per frame and pair of organisms, the length of their shared border (cell edges);
 - ``paper``: per frame, the identity paper's measures (Stovold 2025): RGBA MSE against the
   "ideal" image (each target pasted at its organism's seed cell, summed, clipped) and the
   bounding box of all living cells with its shift;
-- ``regeneration``: per damage event and organism it hit (that lost cells to it), the error
+- ``regeneration``: per damage episode and organism it hit (that lost cells to it), the error
   before, the steps until the aligned error is back within tolerance, and the error it settles at.
 
 An organism before its spawn step has no measures (NaN / NA); a dead one has 0 cells, an IoU of

@@ -33,10 +33,10 @@ def available_views(recording: Recording) -> list[str]:
     return layers_from_frame(blank, recording.channels, np.zeros((1, 1), np.int32), first.channels, k).views()
 
 
-def check_outputs(recording: Recording, out: Path, video: Path | None, view: str) -> None:
+def check_outputs(recording: Recording, out: Path, video: Path | None, view: str | None) -> None:
     """Refuse (`OutputError`, ``<file>: <field>: expected X, got Y``) an output folder `out` that
     is an existing file, a `video` that is a folder or not a GIF / MP4 (or an MP4 without
-    imageio-ffmpeg), and a `view` the recording's channels cannot show."""
+    imageio-ffmpeg), and a `view` (if any) the recording's channels cannot show."""
     if out.exists() and not out.is_dir():
         raise OutputError(f"{out}: --out: expected a folder (or a new name), got an existing file")
     if video is not None:
@@ -50,7 +50,7 @@ def check_outputs(recording: Recording, out: Path, video: Path | None, view: str
         if video.suffix.lower() == ".mp4" and importlib.util.find_spec("imageio_ffmpeg") is None:
             raise OutputError(f"{video}: --video: expected imageio-ffmpeg installed for MP4, got none (use .gif)")
     views = available_views(recording)
-    if view not in views:
+    if view is not None and view not in views:
         raise OutputError(f"{recording.path}: --view: expected one of {views} (the recorded channels are "
                           f"{recording.channels}), got {view!r}")
 
