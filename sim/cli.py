@@ -139,7 +139,7 @@ def _analyze(args: argparse.Namespace) -> None:
     video = args.video  # where the user asked: relative to the current folder, not the recording
     view = args.view or "rgb"
     with open_recording(args.recording) as recording:
-        figures.check_outputs(recording, out, video, view)  # before the analysis, not after it
+        figures.check_outputs(recording, out, video, args.view or ("rgb" if video else None))  # before any work
         analysis = analyze(recording, rotations=args.rotations)
         written = figures.write_tables(analysis, out)
         written.append(figures.plot_timeseries(analysis, out / "shape_error_and_mass.png"))
