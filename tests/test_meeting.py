@@ -95,6 +95,29 @@ def test_an_unowned_cell_two_away_is_computed_by_the_strongest_in_its_5x5_window
     assert owner[3, 6] == 2 and owner[3, 5] == 0 and owner[3, 3] == 0
 
 
+@pytest.mark.parametrize("boundary", ["zero", "wrap"])
+@pytest.mark.parametrize("corner", [(0, 0), (0, 8), (6, 0), (6, 8)])
+def test_life_around_a_corner_cell_crosses_the_edges_of_a_torus_only(boundary, corner):
+    # one hot cell: its 3x3 window lives (its own alpha, unchanged, keeps it alive), cut at the
+    # edges of a zero boundary, wrapped across both edges of a torus at the first step (when the
+    # ring of the step's output buffer has never been written)
+    world = still_world(7, 9, 1, boundary)
+    place(world, {corner: (1, 0.5)})
+    _, owner = step_and_compare(world)
+    y, x = corner
+    rows, cols = [y - 1, y, y + 1], [x - 1, x, x + 1]
+    if boundary == "wrap":
+        expected = np.zeros((7, 9), np.int32)
+        expected[np.ix_([r % 7 for r in rows], [c % 9 for c in cols])] = 1
+    else:
+        expected = np.zeros((9, 11), np.int32)  # with a margin for the cells off the grid
+        expected[np.ix_([r + 1 for r in rows], [c + 1 for c in cols])] = 1
+        expected = expected[1:-1, 1:-1]
+    np.testing.assert_array_equal(owner, expected)
+    _, owner = step_and_compare(world)
+    np.testing.assert_array_equal(owner, expected)
+
+
 def test_an_alpha_exactly_at_the_threshold_is_not_alive():
     world = still_world(9, 9, 2)
     above = np.nextafter(T, np.float32(1))
