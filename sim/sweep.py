@@ -266,7 +266,7 @@ class Sweep:
             file = validate(ScenarioFile, data, self.scenario, text, ScenarioError)
             rules, digests = {}, {}
             for index, species in enumerate(file.species):
-                model = species.model if species.model.is_absolute() else self.scenario.parent / species.model
+                model = self._path_of(species.model)
                 digests[species.name], rules[species.name] = self._model(model, f"species.{index}.model")
             load_scenario_text(text, self.scenario, rules)
         except (ScenarioError, TypeError) as error:
@@ -274,23 +274,28 @@ class Sweep:
         key = json.dumps({"kind": kind, "scenario": text, "models": digests, "metrics": sorted(self.file.metrics),
                           "measures": MEASURES_VERSION, "software": software_version(),
                           "parameters": parameters if kind == "run" else None}, sort_keys=True, default=str)
+        models = {species.name: str(self._path_of(species.model)) for species in file.species}
         return {"id": hashlib.sha256(key.encode()).hexdigest()[:16], "seed": seed, "kind": kind,
-                "parameters": parameters, "fields": fields}
+                "parameters": parameters, "fields": fields,
+                "models": {name: [models[name], digest] for name, digest in digests.items()}}
+
+    def _path_of(self, model: Path) -> Path:
+        """A model file's absolute path (relative paths are relative to the base scenario)."""
+        return (model if model.is_absolute() else self.scenario.parent / model).resolve()
 
     def _model(self, path: Path, field: str) -> tuple[str, Any]:
         """A model file's content hash and rule, read once per sweep."""
         from agents.modelfile import load_rule
 
-        resolved = path.resolve()
-        if resolved not in self._models:
+        if path not in self._models:
             try:
-                digest = hashlib.sha256(resolved.read_bytes()).hexdigest()
-                self._models[resolved] = (digest, load_rule(resolved))
+                digest = hashlib.sha256(path.read_bytes()).hexdigest()
+                self._models[path] = (digest, load_rule(path))
             except OSError as error:
                 raise ScenarioError(f"{field}: cannot read model file {path} ({error.strerror or error})") from error
             except ModelFileError as error:
                 raise ScenarioError(f"{field}: {error}") from error
-        return self._models[resolved]
+        return self._models[path]
 
     def _source(self, dotted: str, kind: str) -> str:
         """The entry of the sweep file that sets a scenario field."""
@@ -338,6 +343,10 @@ def run_one(scenario_path: str, run: dict[str, Any], out_dir: str, keep: bool, m
         row.update({**run["parameters"], "control": run.get("control")})
     start = time.perf_counter()
     try:
+        for name, (model, digest) in run.get("models", {}).items():
+            if hashlib.sha256(Path(model).read_bytes()).hexdigest() != digest:
+                raise ScenarioError(f"species {name}: model file {model} changed after the sweep was loaded "
+                                    "(its id would not match its result); rerun the sweep")
         scenario = load_scenario(Path(scenario_path), fields=run["fields"])
         run_scenario(scenario, out=recording, progress=False)
         with open_recording(recording) as opened:

@@ -11,6 +11,7 @@ import pytest
 
 from agents.errors import ScenarioError
 from agents.modelfile import save_rule
+from agents.spec import RuleSpec
 from sim import sweep as sweep_module
 from sim.cli import main
 from sim.study_measures import read_series
@@ -68,8 +69,6 @@ def test_run_ids_change_with_everything_that_determines_a_result(sweep_file, sce
     assert set(ids(sweep_file)).isdisjoint(before)
     (scenario_dir / "base.toml").write_text(base)
     original = (scenario_dir / "grow.h5").read_bytes()
-    from agents.spec import RuleSpec
-
     save_rule(lively_rule(RuleSpec(hidden=16), seed=5), scenario_dir / "grow.h5")  # same name, new content
     assert set(ids(sweep_file)).isdisjoint(before)
     (scenario_dir / "grow.h5").write_bytes(original)
@@ -124,6 +123,10 @@ def test_a_run_failing_at_run_time_is_a_row_with_its_error(sweep_file, scenario_
     failed = table[table.error.fillna("") != ""]
     assert len(failed) == 4 and failed.error.str.contains("grow2.h5").all()
     assert (table[table.error.fillna("") == ""].total_cells > 0).all()
+    save_rule(lively_rule(RuleSpec(hidden=16), seed=5), scenario_dir / "grow2.h5")  # back, but not the same
+    table = run_in_process(sweep, tmp_path / "again")
+    failed = table[table.error.fillna("") != ""]
+    assert len(failed) == 4 and failed.error.str.contains("grow2.h5 changed after the sweep was loaded").all()
 
 
 # ------------------------------------------------------------------ B: refused up front
