@@ -25,7 +25,9 @@ Per run (`run_measures`), with ``grown = last spawn step + GROWN_AFTER`` (both o
   placed close touch while intact, which is why touching alone is not a breakdown);
 - ``moved_<name>``: the distance its centroid moved from ``grown`` to the end; ``away_<name>``:
   the part of that movement pointing away from the nearest other organism (its centroid at
-  ``grown``): positive = moved away, negative = moved towards it; ``separation_change``: the
+  ``grown``): positive = moved away, negative = moved towards it; ``direction_<name>``: the angle
+  in degrees between the movement and straight away from it (0 = away, 90 = sideways, 180 =
+  towards; NaN without movement); ``separation_change``: the
   change of the distance between the two centroids (runs of exactly two organisms).
 
 `relative_to_controls` gives each run's measures minus those of its control (the same run with
@@ -51,7 +53,7 @@ FRAGMENTED_UNDER = 0.8  # largest component / cells
 ALIVE = 0.1
 CLASSES = ("died", "merged", "exploded", "fragmented", "intact")
 RUN_MEASURES = ("ideal_mse_final", "ideal_mse_max", "ideal_mse_range", "breakdowns", "separation_change")
-PER_ORGANISM = ("breakdown", "breakdown_step", "touching", "moved", "away")
+PER_ORGANISM = ("breakdown", "breakdown_step", "touching", "moved", "away", "direction")
 MEASURES = RUN_MEASURES + PER_ORGANISM
 RELATIVE = ("ideal_mse_final", "ideal_mse_max", "ideal_mse_range", "breakdowns", "separation_change",
             "mean_shape_error", "max_shape_error", "max_displacement")
@@ -172,13 +174,17 @@ def run_measures(series: Series, *, grown_after: int = GROWN_AFTER, **thresholds
         delta = np.subtract(end, start)
         out[f"moved_{name}"] = float(np.hypot(*delta))
         others = [v for k, v in starts.items() if k != int(row.organism) and np.isfinite(v).all()]
-        away = np.nan
+        away = angle = np.nan
         if others and np.isfinite(start).all():
             nearest = min(others, key=lambda o: np.hypot(start[0] - o[0], start[1] - o[1]))
             direction = np.subtract(start, nearest)
             norm = float(np.hypot(*direction))
             away = float(np.dot(delta, direction) / norm) if norm > 0 else np.nan
+            moved = out[f"moved_{name}"]
+            if moved > 0 and np.isfinite(away):
+                angle = float(np.degrees(np.arccos(np.clip(away / moved, -1.0, 1.0))))
         out[f"away_{name}"] = away
+        out[f"direction_{name}"] = angle
     out["breakdowns"] = int(broken)
     out["separation_change"] = np.nan
     if len(series.info) == 2 and len(starts) == 2 and len(ends) == 2:

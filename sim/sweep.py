@@ -67,7 +67,7 @@ from sim import study_measures
 METRICS = ("ideal_mse", "mean_shape_error", "max_shape_error", "min_iou", "alive_organisms", "total_cells",
            "max_displacement", "box_shift", "collapsed", "exploded", "contact_length", "seconds",
            *study_measures.MEASURES)
-MEASURES_VERSION = 3  # raise when the definition of a metric changes: every run is then recomputed
+MEASURES_VERSION = 4  # raise when the definition of a metric changes: every run is then recomputed
 CONNECT_TIMEOUT = 5  # seconds to reach a scheduler before the sweep is refused
 _OPERATORS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
               ast.FloorDiv: operator.floordiv, ast.USub: operator.neg}
@@ -380,10 +380,14 @@ def _plain(value: Any) -> Any:
 
 
 def summarise(analysis) -> dict[str, Any]:
-    """The run-level metrics of one analysed recording at its last frame (`box_shift`: over the run).
+    """The run-level metrics of one analysed recording at its last frame.
 
     ``max_displacement`` is the largest straight-line distance any organism's centroid moved
     between its first and last frame alive; ``displacement_<name>`` is that distance per organism.
+    ``box_shift`` sums the shifts of the global bounding box over the run, and ``exploded`` is
+    whether any organism exploded at any frame (`sim.analysis`'s 3x limit); ``collapsed`` is at
+    the last frame. The shape errors are over living organisms only (a dead one has none), while
+    ``min_iou`` counts a dead organism as 0: see `sim.study_measures` for breakdown classes.
     """
     table = analysis.organisms
     last = table[table.step == table.step.max()]

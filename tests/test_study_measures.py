@@ -152,6 +152,8 @@ def test_movement_away_from_and_towards_the_other_organism():
     assert measured["moved_o1"] == pytest.approx(5.0)
     assert measured["away_o1"] == pytest.approx(4.0)  # the x part, pointing away from o2
     assert measured["moved_o2"] == pytest.approx(2.0) and measured["away_o2"] == pytest.approx(-2.0)
+    assert measured["direction_o1"] == pytest.approx(np.degrees(np.arccos(4 / 5)))  # 36.9 degrees off "away"
+    assert measured["direction_o2"] == pytest.approx(180.0)  # straight towards o1
     assert measured["separation_change"] == pytest.approx(np.hypot(3, 22) - 20)
     assert measured["breakdowns"] == 0
 
@@ -190,6 +192,7 @@ def test_measures_on_a_synthetic_recording_end_to_end(tmp_path):
     last_rows = got.organisms[got.organisms.step == 200].set_index("organism")
     assert last_rows.iou[2] == pytest.approx(9 / 30) and last_rows.iou[3] == pytest.approx(1.0)
     assert measured["moved_o6"] == pytest.approx(4.0)
+    assert measured["moved_o3"] == 0.0 and np.isnan(measured["direction_o3"])  # did not move: no direction
     assert measured["breakdown_step_o1"] == 150 and np.isnan(measured["breakdown_step_o6"])
     intact_rows = got.organisms[got.organisms.organism == 6]
     assert (intact_rows.shape_error.abs() < 1e-6).all()  # the intact one matches its target exactly
