@@ -18,7 +18,8 @@ A sweep file::
     "organisms.1.position" = "[48, 66 + distance]"
 
     [control]                              # optional: each run's control, the same run with these
-    "organisms.1.position" = "[48, 130]"   # fields changed (e.g. the organisms far apart)
+    "organisms.1.position" = "[48, 130]"   # fields changed (e.g. the organisms far apart): expressions
+                                           # like [derived], or plain values
 
     [labels]                               # optional short names for long values in the table
     "../agents/zoo/gecko-A.h5" = "A"
@@ -104,7 +105,7 @@ class SweepFile(Strict):
     metrics: list[str] = Field(default_factory=lambda: list(_DEFAULT_METRICS))
     grid: dict[str, list[Any]] = Field(default_factory=dict)
     derived: dict[str, str] = Field(default_factory=dict)
-    control: dict[str, str] = Field(default_factory=dict)
+    control: dict[str, str | int | float | list[Any]] = Field(default_factory=dict)
     labels: dict[str, str] = Field(default_factory=dict)
     report: ReportDefaults = Field(default_factory=ReportDefaults)
 
@@ -126,6 +127,9 @@ class SweepFile(Strict):
         names = {axis for axis in self.grid if "." not in axis}
         for table, expressions in (("derived", self.derived), ("control", self.control)):
             for field, expression in expressions.items():
+                if not isinstance(expression, str):  # a control may also be a plain value
+                    _check_finite(expression, f"{table}.{field}")
+                    continue
                 for name in _names(expression, f"{table}.{field}"):
                     if name not in names:
                         raise ValueError(f"{table}.{field}: {name!r} is not a grid parameter (have {sorted(names)})")
@@ -233,11 +237,11 @@ class Sweep:
                 runs.append({**self._job("run", parameters, seed, fields), "control": control})
         return runs, controls
 
-    def _evaluated(self, table: str, expressions: dict[str, str], parameters: dict[str, Any]) -> dict[str, Any]:
+    def _evaluated(self, table: str, expressions: dict[str, Any], parameters: dict[str, Any]) -> dict[str, Any]:
         out = {}
         for field, expression in expressions.items():
             try:
-                value = evaluate(expression, parameters)
+                value = evaluate(expression, parameters) if isinstance(expression, str) else expression
                 _check_finite(value, f"{table}.{field}")
             except (ArithmeticError, TypeError, ValueError) as error:
                 reason = "division by zero" if isinstance(error, ZeroDivisionError) else str(error)

@@ -262,6 +262,8 @@ def test_controls_are_shared_run_once_and_measures_are_relative_to_them(sweep_fi
     runs, controls = sweep.runs(), sweep.controls()
     assert len(runs) == 8 and len(controls) == 4
     assert all(tuple(c["fields"]["organisms.0.position"]) == (16, 40) for c in controls)
+    sweep_file.write_text(SWEEP + '\n[control]\n"organisms.0.position" = [16, 40]\n')  # a plain value
+    assert [c["id"] for c in Sweep(sweep_file).controls()] == [c["id"] for c in controls]
     by_key = {(r["parameters"]["world.boundary"], r["parameters"]["shift"], r["seed"]): r["control"] for r in runs}
     assert by_key[("zero", 0, 1)] == by_key[("zero", 3, 1)] != by_key[("zero", 0, 2)] != by_key[("wrap", 0, 2)]
     assert {r["control"] for r in runs} == {c["id"] for c in controls}
