@@ -8,16 +8,21 @@ frames ``0 .. steps``.
 
 from __future__ import annotations
 
+import os
 import time
+import tomllib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agents.errors import RecordingError
+import numpy as np
+
+from agents.errors import RecordingError, ScenarioError
 from sim import events as event_ops
-from sim.recorder import Recorder, Recording, open_recording, recorded_channels
-from sim.scenario import Scenario, Spawn, load_scenario_text
+from sim import world as world_module
+from sim.recorder import Recorder, Recording, channel_selection, open_recording, recorded_channels, recording_memory
+from sim.scenario import MAX_STEPS, Scenario, Spawn, apply_override, dump_toml, load_scenario_text
 from sim.world import World
 
 
@@ -32,11 +37,55 @@ class Summary:
     organisms: list[tuple[str, int]]  # name, living cells at the end
 
 
-def build_world(scenario: Scenario, seed: int | None = None) -> World:
+def build_world(scenario: Scenario, seed: int | None = None, memory_limit: int | None = None) -> World:
     """The empty world of a scenario (organisms are spawned by the run)."""
     section = scenario.file.world
     return World(section.height, section.width, species=scenario.rules, boundary=section.boundary,
-                 seed=section.seed if seed is None else seed)
+                 seed=section.seed if seed is None else seed, memory_limit=memory_limit)
+
+
+def check_memory(scenario: Scenario, memory_limit: int | None = None) -> None:
+    """Refuse a scenario whose world and recording need more memory than `memory_limit` bytes
+    (default: what the machine has available), before anything is allocated."""
+    section, record = scenario.file.world, scenario.file.record
+    rules = list(scenario.rules.values())
+    channels = rules[0].spec.channels
+    recorded = len(channel_selection(record.channels, channels, rules))
+    needed = world_module.memory_needed(section.height, section.width, channels,
+                                        max(r.spec.hidden for r in rules), len(rules))
+    needed += recording_memory(section.height, section.width, recorded, channels, dtype=record.dtype,
+                               every=record.every, flush_every=record.flush_every)
+    world_module.check_memory(needed, f"{scenario.path}: world ({section.height}x{section.width}, {channels} "
+                              "channels, with its recording)", memory_limit)
+
+
+def check_steps(origin: Path, steps: int, at: int | None = None) -> int:
+    """`steps` (the step a run ends at) if it is a run's length: more than 0, or than `at` for a fork."""
+    low = 1 if at is None else at + 1
+    if isinstance(steps, bool) or not isinstance(steps, int) or not low <= steps <= MAX_STEPS:
+        after = "" if at is None else f" (the step to end at, after --at {at})"
+        raise ScenarioError(f"{origin}: steps: expected {low}..{MAX_STEPS}{after}, got {steps}")
+    return steps
+
+
+def output_path(scenario: Scenario, out: Path | None = None) -> Path:
+    """Where a run of `scenario` records: `out`, else its ``record.path`` taken relative to the
+    scenario file (like its model files), made absolute."""
+    path = out if out is not None else scenario.file.record.path
+    if out is None and not path.is_absolute():
+        path = scenario.path.parent / path
+    return Path(os.path.abspath(path))
+
+
+def fork_path(source: Path, at: int) -> Path:
+    """Where a fork of `source` at step `at` records by default: beside it, under a name no file
+    has yet (``run.fork-at-300.h5``, then ``run.fork-at-300-2.h5`` ...)."""
+    source = Path(os.path.abspath(source))
+    path, n = source.with_name(f"{source.stem}.fork-at-{at}{source.suffix}"), 1
+    while path.exists() or path.with_name(path.name + ".lock").exists():
+        n += 1
+        path = source.with_name(f"{source.stem}.fork-at-{at}-{n}{source.suffix}")
+    return path
 
 
 def scheduled_events(scenario: Scenario) -> list[Any]:
@@ -97,24 +146,60 @@ class Run:
 
 def run_scenario(scenario: Scenario, *, steps: int | None = None, out: Path | None = None,
                  seed: int | None = None, progress: bool = True,
-                 on_step: Callable[[World], None] | None = None) -> Summary:
-    """Run `scenario` for `steps` (default: its own) and record it to `out` (default: its own)."""
-    steps = scenario.steps if steps is None else steps
-    world = build_world(scenario, seed)
-    recorder = _recorder(scenario, world, _output_path(scenario, out))
+                 on_step: Callable[[World], None] | None = None, overwrite: bool = True,
+                 memory_limit: int | None = None, on_start: Callable[[Path], None] | None = None) -> Summary:
+    """Run `scenario` for `steps` (default: its own) and record it to `out` (default: its own,
+    see `output_path`). Everything is checked before step 0: the steps, the memory the world
+    and its recording need (`memory_limit`, default: the memory available) and the output path
+    (see `sim.recorder.check_output`; an existing recording is replaced only with `overwrite`).
+    `on_start` is called with the recording's path once it is created."""
+    steps = scenario.steps if steps is None else check_steps(scenario.path, steps)
+    path = output_path(scenario, out)
+    check_memory(scenario, memory_limit)
+    world = build_world(scenario, seed, memory_limit)
+    recorder = _recorder(scenario, world, path, overwrite=overwrite)
+    if on_start is not None:
+        on_start(path)
     return _drive(Run(scenario, world, recorder), steps, progress, on_step)
+
+
+def stored_scenario(original: Recording, overrides: Iterable[str] = ()) -> Scenario:
+    """The scenario a recording ran, with ``field=value`` `overrides` applied."""
+    text = original.scenario_text
+    overrides = list(overrides)
+    if overrides:
+        data = tomllib.loads(text)
+        for override in overrides:
+            apply_override(data, override, original.path)
+        text = dump_toml(data)
+    return load_scenario_text(text, original.path, original.models)
+
+
+def check_fork_point(original: Recording, at: int) -> np.ndarray:
+    """Refuse a step `at` that `original` cannot be restored at; its keyframe steps otherwise."""
+    keyframes = original.keyframe_steps
+    if not len(keyframes) or not len(original):
+        raise RecordingError(f"{original.path}: keyframes: expected at least one to fork from, got none (the run "
+                             "stopped before its first flush)")
+    first, last = int(keyframes[0]), int(original.steps[-1])
+    if isinstance(at, bool) or not isinstance(at, int | np.integer) or not first <= at <= last:
+        raise RecordingError(f"{original.path}: --at: expected a step in {first}..{last}, got {at}")
+    return keyframes
 
 
 def restore_at(original: Recording, at: int, scenario: Scenario | None = None) -> Run:
     """A run (without recorder) whose world is exactly where `original`'s was at step `at`, after
-    that step's events: the last keyframe at or before `at`, then the logged events replayed."""
-    keyed = [i for i, s in enumerate(original.keyframe_steps) if s <= at]
-    if not keyed:
-        raise RecordingError(f"{original.path}: no keyframe at or before step {at}")
-    if at > int(original.steps[-1]):
-        raise RecordingError(f"{original.path}: step {at} is past the recording's end ({original.steps[-1]})")
+    that step's events: the last keyframe at or before `at`, then the logged events replayed.
+
+    A new `scenario` must keep the recording's ``[world]``: the state comes from the recording."""
+    keyframes = check_fork_point(original, at)
+    stored = load_scenario_text(original.scenario_text, original.path, original.models)
     if scenario is None:
-        scenario = load_scenario_text(original.scenario_text, original.path, original.models)
+        scenario = stored
+    elif scenario.file.world != stored.file.world:
+        raise ScenarioError(f"{scenario.path}: world: expected the recording's [world] in a fork "
+                            f"({_world_text(stored)}), got {_world_text(scenario)}")
+    keyed = [i for i, s in enumerate(keyframes) if s <= at]
     key = original.keyframe(keyed[-1])
     world = build_world(scenario, original.seed)
     world.restore(key.step, key.state, key.owner, key.organisms)
@@ -127,33 +212,47 @@ def restore_at(original: Recording, at: int, scenario: Scenario | None = None) -
         run.step()
 
 
-def fork(recording_path: Path, at: int, scenario: Scenario | None = None, *, steps: int | None = None,
-         out: Path | None = None, progress: bool = True) -> Summary:
-    """Continue a recording after step `at`, with its own scenario or a new one.
+def _world_text(scenario: Scenario) -> str:
+    w = scenario.file.world
+    return f"{w.height}x{w.width}, boundary {w.boundary!r}, seed {w.seed}"
 
-    The new recording starts with the original's frames, metrics, events and keyframes up to
-    `at`, so both agree there exactly; then the run goes on with `scenario`'s events.
+
+def fork(recording_path: Path, at: int, scenario: Scenario | None = None, *, steps: int | None = None,
+         out: Path | None = None, progress: bool = True, overwrite: bool = True,
+         overrides: Iterable[str] = (), memory_limit: int | None = None,
+         on_start: Callable[[Path], None] | None = None) -> Summary:
+    """Continue a recording after step `at`, with its own scenario (`overrides` applied) or a
+    new one, until step `steps` (default: the scenario's).
+
+    The new recording (`out`, default `fork_path`) starts with the original's frames, metrics,
+    events and keyframes up to `at`, so both agree there exactly; then the run goes on with
+    `scenario`'s events. It is never the original itself.
     """
     with open_recording(recording_path) as original:
+        check_fork_point(original, at)
+        if scenario is None:
+            scenario = stored_scenario(original, overrides)
+        elif list(overrides):
+            raise ScenarioError(f"{scenario.path}: --set: expected the overrides applied to the scenario file, "
+                                "got them passed to fork")
         run = restore_at(original, at, scenario)
-        run.recorder = _recorder(run.scenario, run.world, _output_path(run.scenario, out), prefix=(original, at))
+        steps = check_steps(scenario.path, run.scenario.steps if steps is None else steps, at)
+        check_memory(run.scenario, memory_limit)
+        path = fork_path(recording_path, at) if out is None else Path(os.path.abspath(out))
+        run.recorder = _recorder(run.scenario, run.world, path, prefix=(original, at), overwrite=overwrite)
+    if on_start is not None:
+        on_start(path)
     run.step()
-    return _drive(run, run.scenario.steps if steps is None else steps, progress, None)
+    return _drive(run, steps, progress, None)
 
 
-def _output_path(scenario: Scenario, out: Path | None) -> Path:
-    if out is not None:
-        return out
-    path = scenario.file.record.path
-    return path if path.is_absolute() else Path.cwd() / path
-
-
-def _recorder(scenario: Scenario, world: World, path: Path, prefix: tuple | None = None) -> Recorder:
+def _recorder(scenario: Scenario, world: World, path: Path, prefix: tuple | None = None,
+              overwrite: bool = True) -> Recorder:
     record = scenario.file.record
     return Recorder(path, world, scenario_text=scenario.text,
                     channels=recorded_channels(record.channels, world), dtype=record.dtype,
                     compression=record.compression, every=record.every, keyframe_every=record.keyframe_every,
-                    flush_every=record.flush_every, prefix=prefix)
+                    flush_every=record.flush_every, prefix=prefix, overwrite=overwrite)
 
 
 def _drive(run: Run, steps: int, progress: bool, on_step: Callable[[World], None] | None) -> Summary:
