@@ -386,7 +386,8 @@ class Recorder:
                 except (OSError, RuntimeError) as error:
                     if not self.failed:
                         self.failed = True
-                        raise RecordingError(f"{self.path}: writing failed at close ({error})") from error
+                        said = " ".join(str(error).split())
+                        raise RecordingError(f"{self.path}: writing failed at close ({said})") from error
             if remove:
                 self.path.unlink(missing_ok=True)
         finally:
@@ -411,7 +412,8 @@ class Recorder:
             raise
         except (OSError, RuntimeError) as error:
             self.failed = True
-            raise RecordingError(f"{self.path}: writing failed ({error}); {self._kept()}") from error
+            said = " ".join(str(error).split())  # HDF5's messages run over several lines
+            raise RecordingError(f"{self.path}: writing failed ({said}); {self._kept()}") from error
 
     def _kept(self) -> str:
         """What a reader finds in the file, in words."""
