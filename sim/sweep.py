@@ -34,7 +34,8 @@ expression refuses the whole sweep with the sweep file, the field and the reason
 
 A run's id hashes everything that determines its result: the resolved scenario text (seed and
 steps included), the content of its model files, the metrics and the version of their
-definitions, and the nca-world version. Runs go to a `distributed.Client`: a `LocalCluster` with
+definitions, the nca-world version and a fingerprint of the code that computes results
+(`code_version`: comments and docstrings do not count). Runs go to a `distributed.Client`: a `LocalCluster` with
 one single-threaded worker per core by default, or an existing scheduler. Each finished run
 writes ``runs/<id>.json`` (and its per-step series, `sim.study_measures`), so a rerun skips it
 and an interrupted sweep keeps what finished; a changed setting gives new ids, so nothing stale
@@ -46,6 +47,7 @@ from __future__ import annotations
 
 import ast
 import copy
+import functools
 import hashlib
 import itertools
 import json
@@ -72,7 +74,10 @@ MEASURES_VERSION = 4  # raise when the definition of a metric changes: every run
 CONNECT_TIMEOUT = 5  # seconds to reach a scheduler before the sweep is refused
 _OPERATORS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
               ast.FloorDiv: operator.floordiv, ast.USub: operator.neg}
-_DEFAULT_METRICS = tuple(m for m in METRICS)
+# the modules that compute a run's result: their code (not comments or docstrings) is part of every run id
+RESULT_MODULES = ("agents.spec", "agents.firing", "agents.modelfile", "sim.simd", "sim.core", "sim.world",
+                  "sim.events", "sim.scenario", "sim.runner", "sim.frames", "sim.chunks", "sim.metrics",
+                  "sim.recorder", "sim.alignment", "sim.analysis", "sim.study_measures", "sim.sweep")
 
 
 def software_version() -> str:
@@ -81,6 +86,31 @@ def software_version() -> str:
         return version("nca-world")
     except PackageNotFoundError:
         return "unknown"
+
+
+def code_fingerprint(source: str) -> str:
+    """A hash of Python source that ignores comments, docstrings and layout (its syntax tree)."""
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and body and isinstance(body[0], ast.Expr) \
+                and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
+            node.body = body[1:] or [ast.Pass()]  # type: ignore[attr-defined]
+    return hashlib.sha256(ast.dump(tree).encode()).hexdigest()
+
+
+@functools.cache
+def code_version() -> str:
+    """The fingerprint of every module in `RESULT_MODULES` (part of every run id): a change of the
+    code that computes results recomputes every run, an edited comment does not."""
+    from importlib.util import find_spec
+
+    parts = []
+    for name in RESULT_MODULES:
+        spec = find_spec(name)
+        origin = Path(spec.origin) if spec is not None and spec.origin else None
+        parts.append(f"{name}:{code_fingerprint(origin.read_text()) if origin and origin.is_file() else '-'}")
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
 class SweepError(NcaWorldError):
@@ -102,7 +132,7 @@ class SweepFile(Strict):
     seeds: list[int] = Field(min_length=1)
     steps: int | None = Field(None, ge=0, le=10_000_000)
     keep_recordings: bool = False
-    metrics: list[str] = Field(default_factory=lambda: list(_DEFAULT_METRICS))
+    metrics: list[str] = Field(default_factory=lambda: list(METRICS))
     grid: dict[str, list[Any]] = Field(default_factory=dict)
     derived: dict[str, str] = Field(default_factory=dict)
     control: dict[str, str | int | float | list[Any]] = Field(default_factory=dict)
@@ -201,6 +231,7 @@ class Sweep:
             raise ScenarioError(f"{path}: scenario: the base scenario is invalid: {error}") from error
         self._base, _ = read_toml(self.scenario, ScenarioError)
         self._models: dict[Path, tuple[str, Any]] = {}
+        self._code = code_version()
         self._runs, self._controls = self._expand()
 
     def runs(self) -> list[dict[str, Any]]:
@@ -276,7 +307,7 @@ class Sweep:
         except (ScenarioError, TypeError) as error:
             raise ScenarioError(f"{where}: {error}") from error
         key = json.dumps({"kind": kind, "scenario": text, "models": digests, "metrics": sorted(self.file.metrics),
-                          "measures": MEASURES_VERSION, "software": software_version(),
+                          "measures": MEASURES_VERSION, "software": software_version(), "code": self._code,
                           "parameters": parameters if kind == "run" else None}, sort_keys=True, default=str)
         models = {species.name: str(self._path_of(species.model)) for species in file.species}
         return {"id": hashlib.sha256(key.encode()).hexdigest()[:16], "seed": seed, "kind": kind,
@@ -497,7 +528,8 @@ def collect(sweep: Sweep, out_dir: Path) -> pd.DataFrame:
     (out_dir / "sweep.json").write_text(json.dumps({
         "sweep": str(sweep.path), "grid": sweep.file.grid, "seeds": sweep.file.seeds, "labels": sweep.file.labels,
         "metrics": sweep.file.metrics, "controls": bool(sweep.file.control), "report": sweep.report_defaults(),
-        "software": software_version(), "measures_version": MEASURES_VERSION}, default=str))
+        "software": software_version(), "measures_version": MEASURES_VERSION, "code": code_version()},
+        default=str))
     return table
 
 

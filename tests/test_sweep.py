@@ -81,6 +81,17 @@ def test_run_ids_change_with_everything_that_determines_a_result(sweep_file, sce
     monkeypatch.undo()
     monkeypatch.setattr(sweep_module, "MEASURES_VERSION", 999)
     assert set(ids(sweep_file)).isdisjoint(before)
+    monkeypatch.undo()
+    monkeypatch.setattr(sweep_module, "code_version", lambda: "edited")
+    assert set(ids(sweep_file)).isdisjoint(before)
+
+
+def test_the_code_fingerprint_sees_code_not_comments():
+    source = 'def f(x):\n    """Twice x."""\n    return 2 * x  # double\n'
+    same = 'def f(x):\n    """Two times x, reworded."""\n\n    return 2*x\n'
+    assert sweep_module.code_fingerprint(source) == sweep_module.code_fingerprint(same)
+    assert sweep_module.code_fingerprint(source) != sweep_module.code_fingerprint(source.replace("2 *", "3 *"))
+    assert len(sweep_module.code_version()) == 64 and sweep_module.code_version() == sweep_module.code_version()
 
 
 def test_a_rerun_skips_finished_runs_and_recomputes_after_a_change(sweep_file, tmp_path):
