@@ -47,10 +47,11 @@ def resolve(folder: Path, table: pd.DataFrame, group: str | None, by: str | None
         others = [a for a in axes if a != group]
         varied = [a for a in others if len(grid.get(a, [None, None])) > 1]
         by = defaults.get("by") or next(iter(varied or others), None)
-    if measure is None:
+    if measure is None:  # a measure with values (ideal_mse_range is empty if runs end before growth)
+        usable = [m for m in measures if table[m].notna().any()] or measures
         preferred = [m for m in (defaults.get("measure"), "ideal_mse_range", "ideal_mse", "ideal_mse_final")
-                     if m in measures]
-        measure = preferred[0] if preferred else (measures[0] if measures else None)
+                     if m in usable]
+        measure = preferred[0] if preferred else (usable[0] if usable else None)
     for option, name, choices in (("--compare", group, axes), ("--by", by, axes), ("--measure", measure, measures)):
         if name is None and option != "--by":
             raise ReportError(f"{folder}: {option}: the sweep has no {'axis' if option == '--compare' else 'measure'}"

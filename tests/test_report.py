@@ -113,3 +113,14 @@ def test_runs_are_tested_against_their_controls(folder):
     holm = report.split("Holm-corrected together")[1].split("## ")[0]
     assert sum(line.startswith("| Wilcoxon signed-rank vs control |") for line in holm.splitlines()) == 4
     assert "| A | 3 | 0 |" in report  # runs broken, their controls broken
+
+
+def test_the_default_measure_has_values(folder):
+    table = pd.read_csv(folder / "results.csv")
+    table["ideal_mse_range"] = float("nan")  # runs too short to have grown
+    table["ideal_mse_final"] = table.score
+    table.to_csv(folder / "results.csv", index=False)
+    (folder / "sweep.json").write_text(json.dumps({"grid": {"model": ["A", "B"], "gap": [2, 4]},
+                                                   "report": {"measure": "ideal_mse_range"}}))
+    assert "Measure `ideal_mse_final`" in write_report(folder).read_text()
+    assert "Measure `ideal_mse_range`" in write_report(folder, measure="ideal_mse_range").read_text()
