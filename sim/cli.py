@@ -195,9 +195,63 @@ def _validate(args: argparse.Namespace) -> None:
         raise NcaWorldError("\n".join(failed))
 
 
+def _import(args: argparse.Namespace) -> None:
+    from agents import library
+    from agents.demo_format import read_demo_model
+    from agents.modelfile import save_rule
+
+    folder = args.out or library.user_folder()
+    rules = [(path, read_demo_model(path, licence=args.licence)) for path in args.paths]  # all checked first
+    targets = [folder / f"{path.stem}.h5" for path, _ in rules]
+    taken = [str(t) for t in targets if t.exists()]
+    if taken:
+        raise NcaWorldError(f"{taken[0]}: already exists (import never overwrites; remove it or choose --out)")
+    if len(set(targets)) != len(targets):
+        raise NcaWorldError(f"import: two files would both become {targets[0].name}: import them separately")
+    for (path, rule), target in zip(rules, targets, strict=True):
+        save_rule(rule, target)
+        card = rule.provenance["imported"]
+        target.with_suffix(".md").write_text(
+            f"# {target.stem}\n\nImported from `{card['source']}` (sha256 {card['sha256']}) on {card['imported']}, "
+            f"format {card['format']}; licence: {card['licence']}.\n\n- **Rule**: {rule.spec.channels} channels, "
+            f"hidden {rule.spec.hidden}, no identity channel, fire rate {rule.spec.fire_rate}.\n", encoding="utf-8")
+        print(f"{path} -> {target} (library name {target.stem!r})")
+
+
+def _export(args: argparse.Namespace) -> None:
+    import numpy as np
+
+    from agents.demo_format import demo_json, read_demo_model
+    from agents.modelfile import load_rule
+    from sim.world import World
+
+    rule = load_rule(args.model)
+    out = args.out or args.model.with_suffix(".json")
+    if out.exists():
+        raise NcaWorldError(f"{out}: already exists (export never overwrites; remove it or choose --out)")
+    try:
+        text, error = demo_json(rule)
+    except NcaWorldError as problem:
+        raise NcaWorldError(f"{args.model}: cannot be written as {args.format}: {problem}") from problem
+    out.write_text(text, encoding="utf-8")
+    side = rule.target.shape[-2] if rule.target is not None else 72
+    grown = []
+    for candidate in (rule, read_demo_model(out)):
+        world = World(side, side, species={"m": candidate}, seed=0)
+        world.spawn("o", "m", (side // 2, side // 2))
+        world.step(args.grow_steps)
+        grown.append(np.clip(world.rgba, 0.0, 1.0))
+    drift = float(np.mean((grown[0] - grown[1]) ** 2))
+    print(f"{out}: 8-bit weights, max error {error.max_error:.2e}, RMS {error.rms_error:.2e}; grown "
+          f"{args.grow_steps} steps from a seed, RGBA MSE against the unquantised model {drift:.2e}")
+
+
 def _models(args: argparse.Namespace) -> None:
     from agents.modelfile import load_rule
 
+    if not args.paths:
+        _list_library()
+        return
     rules = [(path, load_rule(path)) for path in args.paths]  # every file checked before any work
     for path, rule in rules:
         spec = rule.spec
@@ -206,6 +260,26 @@ def _models(args: argparse.Namespace) -> None:
               f"target={None if rule.target is None else rule.target.shape}")
     if args.stability:
         _stability(args, rules)
+
+
+def _list_library() -> None:
+    from agents import library
+    from agents.errors import ModelFileError
+    from agents.modelfile import load_rule
+
+    print(f"{'name':24} {'C':>3} {'identity':>9}  {'stability':9}  source")
+    for name, path in library.models().items():
+        try:
+            rule = load_rule(path)
+        except ModelFileError as error:
+            print(f"{name:24} unreadable: {error}")
+            continue
+        card = path.with_suffix(".md")
+        text = card.read_text(encoding="utf-8") if card.is_file() else ""
+        verdict = next((w for w in ("PASS", "FAIL") if f"## Stability check: {w}" in text), "-")
+        identity = f"{rule.spec.identity_channels} {rule.spec.identity_mode}" if rule.spec.identity_channels else "-"
+        print(f"{name:24} {rule.spec.channels:3d} {identity:>9}  {verdict:9}  {path}")
+    print(f"folders (searched in this order): {', '.join(str(f) for f in library.folders())}")
 
 
 def _stability(args: argparse.Namespace, rules: list) -> None:
@@ -315,14 +389,26 @@ def build_parser() -> argparse.ArgumentParser:
     validate = commands.add_parser("validate", help="check scenario files and print every problem")
     validate.add_argument("paths", nargs="+", type=Path)
     validate.set_defaults(handler=_validate)
-    models = commands.add_parser("models", help="check model files and describe them")
-    models.add_argument("paths", nargs="+", type=Path)
+    models = commands.add_parser("models", help="list the model library, or check model files and describe them")
+    models.add_argument("paths", nargs="*", type=Path, help="model files (none: list the library)")
     models.add_argument("--stability", action="store_true",
                         help="grow each model alone and check it against the stability gates (README)")
     models.add_argument("--steps", type=_count(1, 1_000_000), default=2000, help="steps to grow (default 2000)")
     models.add_argument("--seeds", type=_count(1, 100), default=3, help="fire seeds to average (default 3)")
     models.add_argument("--card", action="store_true", help="write the result into each model's card (<model>.md)")
     models.set_defaults(handler=_models)
+    imports = commands.add_parser("import", help="convert published model files (Growing NCA demo JSON) to nca-world")
+    imports.add_argument("paths", nargs="+", type=Path)
+    imports.add_argument("--out", type=Path, help="folder to write to (default: the user's model library)")
+    imports.add_argument("--licence", default="unknown", help="the licence of the files, recorded in the card")
+    imports.set_defaults(handler=_import)
+    export = commands.add_parser("export", help="write a model file in a published format")
+    export.add_argument("model", type=Path)
+    export.add_argument("--format", required=True, choices=("demo-json",))
+    export.add_argument("--out", type=Path, help="file to write (default: MODEL.json)")
+    export.add_argument("--grow-steps", type=_count(1, 100_000), default=200,
+                        help="steps grown to compare the 8-bit model with the original (default 200)")
+    export.set_defaults(handler=_export)
     return parser
 
 

@@ -20,6 +20,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
+from agents import library
 from agents.config import Strict, read_toml, validate
 from agents.errors import ModelFileError, ScenarioError
 from agents.modelfile import load_rule
@@ -341,6 +342,13 @@ def load_scenario(path: Path, overrides: list[str] | None = None,
     rules: dict[str, Rule] = {}
     for index, species in enumerate(file.species):
         model = species.model if species.model.is_absolute() else path.parent / species.model
+        if not model.exists() and library.is_library_name(str(species.model)):
+            found = library.find(str(species.model))
+            if found is None:
+                raise ScenarioError(f"{path}: species.{index}.model: expected a model file (relative to the "
+                                    f"scenario) or a library name, got {str(species.model)!r}: not in "
+                                    f"{', '.join(str(f) for f in library.folders())}")
+            model = found
         try:
             rules[species.name] = load_rule(model)
         except ModelFileError as error:

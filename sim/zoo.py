@@ -10,17 +10,14 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-import agents
+from agents.library import ZOO
 from agents.modelfile import load_rule
 from agents.spec import Rule
 from sim import stability
 from sim.world import World
-
-ZOO = Path(agents.__file__).resolve().parent / "zoo"
 
 
 @dataclass(frozen=True)
