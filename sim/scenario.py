@@ -85,7 +85,7 @@ class Timing(Strict):
 class Spawn(Timing):
     """Plant a new organism (its name must be new), once."""
 
-    kind: Literal["spawn"]
+    kind: Literal["spawn"] = "spawn"
     name: str = Field(min_length=1)
     species: str
     position: Position
@@ -101,7 +101,7 @@ class Spawn(Timing):
 class CutCircle(Timing):
     """Kill every cell of the disc."""
 
-    kind: Literal["cut_circle"]
+    kind: Literal["cut_circle"] = "cut_circle"
     center: Position
     radius: float = Field(gt=0)
 
@@ -109,7 +109,7 @@ class CutCircle(Timing):
 class CutRect(Timing):
     """Kill every cell of the rectangle ``[top, top + height) x [left, left + width)``."""
 
-    kind: Literal["cut_rect"]
+    kind: Literal["cut_rect"] = "cut_rect"
     top_left: Position
     size: tuple[Annotated[int, Field(ge=1)], Annotated[int, Field(ge=1)]]
 
@@ -117,7 +117,7 @@ class CutRect(Timing):
 class CutLine(Timing):
     """Kill every cell within ``width / 2`` of the segment from `start` to `end`."""
 
-    kind: Literal["cut_line"]
+    kind: Literal["cut_line"] = "cut_line"
     start: Position
     end: Position
     width: float = Field(1.0, gt=0)
@@ -126,7 +126,7 @@ class CutLine(Timing):
 class Noise(Timing):
     """Add Gaussian noise of standard deviation `std` to chosen channels of living cells."""
 
-    kind: Literal["noise"]
+    kind: Literal["noise"] = "noise"
     std: float = Field(gt=0, le=1e3)
     channels: list[int] | None = Field(None, min_length=1)
 
@@ -134,14 +134,14 @@ class Noise(Timing):
 class KillFraction(Timing):
     """Kill each living cell independently with probability `fraction`."""
 
-    kind: Literal["kill_fraction"]
+    kind: Literal["kill_fraction"] = "kill_fraction"
     fraction: float = Field(gt=0, le=1)
 
 
 class Move(Timing):
     """Translate an organism's cells rigidly, by an offset or so that its centroid lands at `to`."""
 
-    kind: Literal["move"]
+    kind: Literal["move"] = "move"
     by: Position | None = None
     to: Position | None = None
 
@@ -157,7 +157,7 @@ class Move(Timing):
 class SetIdentity(Timing):
     """Give an organism new identity values (written into its cells' identity channels)."""
 
-    kind: Literal["set_identity"]
+    kind: Literal["set_identity"] = "set_identity"
     identity: list[float] | float
 
     @model_validator(mode="after")
@@ -170,7 +170,7 @@ class SetIdentity(Timing):
 class Remove(Timing):
     """Kill every cell of an organism."""
 
-    kind: Literal["remove"]
+    kind: Literal["remove"] = "remove"
 
     @model_validator(mode="after")
     def _needs_organism(self) -> Remove:
@@ -323,7 +323,7 @@ class Scenario:
         return self.file.run.steps
 
 
-def load_scenario(path: Path, overrides: list[str] | None = None,
+def load_scenario(path: Path | str, overrides: list[str] | None = None,
                   fields: dict[str, object] | None = None) -> Scenario:
     """Read, validate and resolve a scenario file; every problem raises `ScenarioError`.
 
@@ -331,6 +331,7 @@ def load_scenario(path: Path, overrides: list[str] | None = None,
     mapping of dotted paths to values; both are applied before validation. The stored text is
     then the scenario as run, overrides included.
     """
+    path = Path(path)
     data, text = read_toml(path, ScenarioError)
     for override in overrides or []:
         apply_override(data, override, path)

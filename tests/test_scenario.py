@@ -123,3 +123,11 @@ def test_errors_never_dump_a_whole_table(scenario_dir):
     message = str(caught.value)
     assert "expected exactly one of by = [dy, dx] or to = [y, x]" in message
     assert "{" not in message and len(message) < 300
+
+
+def test_python_users_may_omit_kind_and_pass_a_string_path(scenario_dir):
+    from sim.scenario import CutCircle, Move
+
+    cut = CutCircle(step=3, center=(4, 5), radius=2.0)
+    assert cut.kind == "cut_circle" and Move(step=1, organism="a", by=(0, 1)).kind == "move"
+    assert load_scenario(str(scenario_dir / "base.toml")).file.world.height == 48
