@@ -23,6 +23,12 @@ Layout (format ``nca-world-recording``, version 2)::
 All datasets exist before SWMR starts; afterwards the writer only appends. A reader can follow a
 growing file, and a killed run leaves every frame up to the last flush. LZ4 chunks (the default)
 are compressed in blocks of 32 KiB (`sim.chunks`).
+
+A writer holds ``<path>.lock`` (`WriteLock`), replaces nothing but a recording (`check_output`),
+and refuses a write that the file-size limit or the free disk space would cut short, so a file
+never ends in the middle of a write of its own; a reader checks every dataset's dtype and shape
+against the root attributes (`_check_layout`) and still opens a file cut short elsewhere
+(`_salvage`).
 """
 
 from __future__ import annotations

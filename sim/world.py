@@ -71,7 +71,11 @@ class Organism:
 
 
 class World:
-    """A grid hosting organisms; every alive cell is updated by the rule of its owner."""
+    """A grid hosting organisms; every alive cell is updated by the rule of its owner.
+
+    A world whose buffers (`memory_needed`) exceed `memory_limit` bytes (default: the memory
+    available) is refused before anything is allocated.
+    """
 
     def __init__(self, height: int, width: int, *, species: Mapping[str, Rule],
                  boundary: str = "zero", seed: int = 0, memory_limit: int | None = None) -> None:
