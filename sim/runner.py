@@ -235,9 +235,9 @@ def fork(recording_path: Path, at: int, scenario: Scenario | None = None, *, ste
         elif list(overrides):
             raise ScenarioError(f"{scenario.path}: --set: expected the overrides applied to the scenario file, "
                                 "got them passed to fork")
+        check_memory(scenario, memory_limit)
         run = restore_at(original, at, scenario)
         steps = check_steps(scenario.path, run.scenario.steps if steps is None else steps, at)
-        check_memory(run.scenario, memory_limit)
         path = fork_path(recording_path, at) if out is None else Path(os.path.abspath(out))
         run.recorder = _recorder(run.scenario, run.world, path, prefix=(original, at), overwrite=overwrite)
     if on_start is not None:

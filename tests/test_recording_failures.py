@@ -8,6 +8,7 @@ import h5py
 import numpy as np
 import pytest
 
+from agents.errors import RecordingError
 from sim.cli import main
 from sim.recorder import Recorder, open_recording
 from sim.runner import run_scenario
@@ -16,6 +17,7 @@ from tests.test_recorder import grown_world
 
 LIMITED = """
 import resource, signal, sys
+from agents.errors import RecordingError
 from sim.cli import main
 from sim.recorder import Recorder
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # so that a write past the limit fails with EFBIG
@@ -65,6 +67,31 @@ def test_a_file_size_limit_stops_the_run_and_keeps_what_was_flushed(scenario_dir
         np.testing.assert_array_equal(recording.keyframe(len(keyed) - 1).state,
                                       reference.keyframe(len(keyed) - 1).state)
     assert main(["run", str(scenario_dir / "base.toml"), "--out", str(path), "--overwrite"]) == 0  # replaceable
+
+
+def test_a_full_disk_stops_the_recording_before_a_write_it_would_cut_short(tmp_path, monkeypatch):
+    import shutil
+
+    world = grown_world()
+    path = tmp_path / "r.h5"
+    recorder = Recorder(path, world, scenario_text="", channels=[0, 1, 2, 3], flush_every=2, keyframe_every=100)
+    for _ in range(4):  # two flushes: steps 12..15
+        recorder.observe(world)
+        world.step()
+    free = shutil.disk_usage(tmp_path).free
+    monkeypatch.setattr(shutil, "disk_usage", lambda folder: shutil._ntuple_diskusage(free, free - 1000, 1000))
+    with pytest.raises(RecordingError) as refused:
+        for _ in range(4):
+            recorder.observe(world)
+            world.step()
+    assert str(refused.value).startswith(f"{path}: disk space: expected ")
+    assert str(refused.value).endswith(", got 1000; recording stopped, the file keeps 4 frames (steps 12..15)")
+    recorder.observe(world)  # nothing more is written, and no second error
+    recorder.close(complete=True)
+    with open_recording(path) as recording:
+        assert not recording.complete and list(recording.steps) == [12, 13, 14, 15]
+        assert sorted(set(recording.metrics[:, 0])) == [12, 13, 14, 15]
+    assert not (tmp_path / "r.h5.lock").exists()
 
 
 def test_nothing_to_fork_from_is_refused_with_the_reason(scenario_dir, capsys, monkeypatch):
