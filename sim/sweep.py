@@ -63,7 +63,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field, model_validator
 
-from agents.config import Strict, load, read_toml, validate
+from agents.config import Strict, load, read_toml
 from agents.errors import ModelFileError, NcaWorldError, ScenarioError
 from sim import study_measures
 
@@ -80,6 +80,7 @@ RESULT_MODULES = ("agents.spec", "agents.firing", "agents.modelfile", "sim.simd"
                   "sim.recorder", "sim.alignment", "sim.analysis", "sim.study_measures", "sim.sweep")
 
 
+@functools.cache
 def software_version() -> str:
     """The installed nca-world version (part of every run id)."""
     try:
@@ -232,6 +233,8 @@ class Sweep:
         self._base, _ = read_toml(self.scenario, ScenarioError)
         self._models: dict[Path, tuple[str, Any]] = {}
         self._code = code_version()
+        self._software = software_version()
+        self._paths: dict[Path, Path] = {}
         self._runs, self._controls = self._expand()
 
     def runs(self) -> list[dict[str, Any]]:
@@ -283,7 +286,7 @@ class Sweep:
 
     def _job(self, kind: str, parameters: dict[str, Any], seed: int, fields: dict[str, Any]) -> dict[str, Any]:
         """One run's fields, validated into a scenario, and its id."""
-        from sim.scenario import ScenarioFile, dump_toml, load_scenario_text, set_field
+        from sim.scenario import dump_toml, load_scenario_text, set_field
 
         fields = {**fields, "world.seed": seed}
         if self.file.steps is not None:
@@ -298,25 +301,29 @@ class Sweep:
                 except ScenarioError as error:
                     raise ScenarioError(f"{self._source(dotted, kind)}: {error}") from error
             text = dump_toml(data)
-            file = validate(ScenarioFile, data, self.scenario, text, ScenarioError)
-            rules, digests = {}, {}
-            for index, species in enumerate(file.species):
-                model = self._path_of(species.model)
-                digests[species.name], rules[species.name] = self._model(model, f"species.{index}.model")
-            load_scenario_text(text, self.scenario, rules)
+            rules, digests, models = {}, {}, {}
+            species = data.get("species")
+            for index, entry in enumerate(species if isinstance(species, list) else []):
+                if isinstance(entry, dict) and isinstance(entry.get("name"), str) and isinstance(entry.get("model"),
+                                                                                                 str):
+                    models[entry["name"]] = self._path_of(Path(entry["model"]))
+                    digests[entry["name"]], rules[entry["name"]] = self._model(models[entry["name"]],
+                                                                               f"species.{index}.model")
+            load_scenario_text(text, self.scenario, rules)  # validates the file first, then checks it with its rules
         except (ScenarioError, TypeError) as error:
             raise ScenarioError(f"{where}: {error}") from error
         key = json.dumps({"kind": kind, "scenario": text, "models": digests, "metrics": sorted(self.file.metrics),
-                          "measures": MEASURES_VERSION, "software": software_version(), "code": self._code,
+                          "measures": MEASURES_VERSION, "software": self._software, "code": self._code,
                           "parameters": parameters if kind == "run" else None}, sort_keys=True, default=str)
-        models = {species.name: str(self._path_of(species.model)) for species in file.species}
         return {"id": hashlib.sha256(key.encode()).hexdigest()[:16], "seed": seed, "kind": kind,
                 "parameters": parameters, "fields": fields,
-                "models": {name: [models[name], digest] for name, digest in digests.items()}}
+                "models": {name: [str(models[name]), digest] for name, digest in digests.items()}}
 
     def _path_of(self, model: Path) -> Path:
         """A model file's absolute path (relative paths are relative to the base scenario)."""
-        return (model if model.is_absolute() else self.scenario.parent / model).resolve()
+        if model not in self._paths:
+            self._paths[model] = (model if model.is_absolute() else self.scenario.parent / model).resolve()
+        return self._paths[model]
 
     def _model(self, path: Path, field: str) -> tuple[str, Any]:
         """A model file's content hash and rule, read once per sweep."""
