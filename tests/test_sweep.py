@@ -307,3 +307,16 @@ def test_sweep_command_reports_the_table(sweep_file, tmp_path, capsys):
     assert main(["sweep", str(sweep_file), "--workers", "2", "--out", str(out)]) == 0
     assert f"8 runs (0 failed): {out / 'results.csv'}" in capsys.readouterr().out
     assert json.loads((out / "sweep.json").read_text())["report"]["compare"] == "world.boundary"
+
+
+def test_a_large_sweep_with_its_last_run_bad_is_refused_within_10_s(sweep_file, tmp_path, capsys):
+    shifts = [*range(47), 48]  # 16 + 48 = 64 is just off the 64-wide grid: only the last value is bad
+    seeds = list(range(1, 51))
+    sweep_file.write_text(SWEEP.replace("shift = [0, 3]", f"shift = {shifts}").replace("seeds = [1, 2]",
+                                                                                       f"seeds = {seeds}"))
+    start = time.perf_counter()
+    assert main(["sweep", str(sweep_file), "--out", str(tmp_path / "out")]) == 2
+    assert time.perf_counter() - start < 10
+    error = capsys.readouterr().err
+    assert "shift = 48, seed = 1: " in error and "expected inside the 48x64 grid, got [16, 64]" in error
+    assert not (tmp_path / "out").exists()
