@@ -167,6 +167,9 @@ def _sweep(args: argparse.Namespace) -> None:
         raise SystemExit(130) from None
     failed = int((table["error"].astype("string").fillna("") != "").sum()) if "error" in table else 0
     print(f"{len(table)} runs ({failed} failed): {out / 'results.csv'}")
+    if sweep.controls():
+        print(f"{len(sweep.controls())} controls: {out / 'controls.csv'}")
+    print(f"per-step series of every run: {out / 'series.h5'}")
 
 
 def _report(args: argparse.Namespace) -> None:
