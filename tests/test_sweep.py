@@ -305,7 +305,9 @@ def test_sweep_command_reports_the_table(sweep_file, tmp_path, capsys):
     out = tmp_path / "out"
     run_in_process(Sweep(sweep_file), out)  # everything finished: the command starts no cluster
     assert main(["sweep", str(sweep_file), "--workers", "2", "--out", str(out)]) == 0
-    assert f"8 runs (0 failed): {out / 'results.csv'}" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert f"8 runs (0 failed): {out / 'results.csv'}" in printed
+    assert f"per-step series of every run: {out / 'series.h5'}" in printed
     assert json.loads((out / "sweep.json").read_text())["report"]["compare"] == "world.boundary"
 
 
