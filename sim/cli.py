@@ -76,6 +76,7 @@ def _train(args: argparse.Namespace) -> None:
 
 
 def _run(args: argparse.Namespace) -> None:
+    from agents.errors import RecordingError, ScenarioError
     from sim.runner import check_steps, fork, run_scenario
     from sim.scenario import load_scenario
 
@@ -86,20 +87,20 @@ def _run(args: argparse.Namespace) -> None:
     if args.steps is not None:
         check_steps(origin, args.steps)
     if args.source is None and args.at is not None:
-        raise NcaWorldError(f"{origin}: --at: expected --from RECORDING with it, got --at {args.at} alone")
+        raise ScenarioError(f"{origin}: --at: expected --from RECORDING with it, got --at {args.at} alone")
     if args.source is not None:
         if args.at is None:
-            raise NcaWorldError(f"{args.source}: --at: expected the step to fork at, got none")
+            raise RecordingError(f"{args.source}: --at: expected the step to fork at, got none")
         if args.at < 0:
-            raise NcaWorldError(f"{args.source}: --at: expected a step >= 0, got {args.at}")
+            raise RecordingError(f"{args.source}: --at: expected a step >= 0, got {args.at}")
         if args.seed is not None:
-            raise NcaWorldError(f"{args.source}: --seed: expected none in a fork (it keeps the recording's seed), "
+            raise RecordingError(f"{args.source}: --seed: expected none in a fork (it keeps the recording's seed), "
                                 f"got {args.seed}")
         scenario = load_scenario(args.scenario, args.set) if args.scenario else None
         summary = fork(args.source, args.at, scenario, steps=args.steps, out=args.out, overwrite=args.overwrite,
                        overrides=[] if args.scenario else args.set, on_start=announce)
     elif args.scenario is None:
-        raise NcaWorldError("run: scenario: expected a scenario file, or --from RECORDING --at STEP, got neither")
+        raise ScenarioError("run: scenario: expected a scenario file, or --from RECORDING --at STEP, got neither")
     else:
         summary = run_scenario(load_scenario(args.scenario, args.set), steps=args.steps, out=args.out,
                                seed=args.seed, overwrite=args.overwrite, on_start=announce)
