@@ -230,32 +230,39 @@ def read_run_series(path: Path) -> Series:
 
 
 def merge_series(runs: Path, ids: list[str], out: Path) -> int:
-    """Every run's series (``runs/<id>.series.h5``) in one columnar file with a ``run`` column per
-    table: ``/steps``, ``/organisms``, ``/info``; returns the number of runs merged."""
+    """Every run's series (``runs/<id>.series.h5``) in one columnar HDF5 file (one dataset per
+    column, gzip): ``/steps``, ``/organisms`` and ``/info``, each with a ``run`` column numbering
+    ``/run_ids``; returns the number of runs merged. Read it with `read_series`."""
     parts: dict[str, list[pd.DataFrame]] = {"steps": [], "organisms": [], "info": []}
-    merged = 0
+    merged: list[str] = []
     for run_id in ids:
         path = runs / f"{run_id}.series.h5"
         if not path.is_file():
             continue
         series = read_run_series(path)
         for name, frame in (("steps", series.steps), ("organisms", series.organisms), ("info", series.info)):
-            parts[name].append(frame.assign(run=run_id))
-        merged += 1
+            parts[name].append(frame.assign(run=np.int32(len(merged))))  # a number into /run_ids
+        merged.append(run_id)
     tmp = out.with_suffix(".tmp")
     with h5py.File(tmp, "w") as f:
         f.attrs["format"] = "nca-world-sweep-series"
-        f.attrs["runs"] = merged
+        f.create_dataset("run_ids", data=np.array(merged, dtype=h5py.string_dtype()))
         for name, frames in parts.items():
             _write_columns(f.create_group(name), pd.concat(frames, ignore_index=True) if frames else pd.DataFrame())
     tmp.replace(out)
-    return merged
+    return len(merged)
 
 
 def read_series(path: Path) -> dict[str, pd.DataFrame]:
-    """The tables of a sweep's ``series.h5``: ``steps``, ``organisms`` and ``info``, each with ``run``."""
+    """The tables of a sweep's ``series.h5``: ``steps``, ``organisms`` and ``info``, each with
+    ``run`` (the run's id; stored as a number into ``/run_ids``)."""
     with h5py.File(path, "r") as f:
-        return {name: _read_columns(f[name]) for name in ("steps", "organisms", "info")}
+        ids = np.array([v.decode() if isinstance(v, bytes) else v for v in f["run_ids"][()]], dtype=object)
+        tables = {name: _read_columns(f[name]) for name in ("steps", "organisms", "info")}
+    for table in tables.values():
+        if "run" in table:
+            table["run"] = ids[table["run"].to_numpy()] if len(ids) else table["run"]
+    return tables
 
 
 def measures_from_series(path: Path, **options: float) -> pd.DataFrame:

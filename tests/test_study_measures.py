@@ -215,6 +215,8 @@ def test_series_file_round_trip_and_recomputation(tmp_path):
         for key, value in expected.items():
             got = recomputed.loc[run_id, key]
             assert (pd.isna(got) and pd.isna(value)) or got == value, key
+    assert sm.merge_series(runs, ["missing"], tmp_path / "empty.h5") == 0  # a sweep with nothing finished yet
+    assert all(table.empty for table in sm.read_series(tmp_path / "empty.h5").values())
     assert recomputed.loc["r1", "breakdown_o1"] == "died"
     assert recomputed.loc["r2", "ideal_mse_range"] == pytest.approx(0.9 - 0.2)  # from step 100 on
 
