@@ -106,11 +106,13 @@ def recording_memory(height: int, width: int, recorded: int, channels: int, *, d
 class WriteLock:
     """The lock of one recording: ``<path>.lock``, held with ``flock`` by the one process writing
     `path` and holding its process id. HDF5 does not stop a second writer once SWMR has started,
-    so a second recorder of the same path is refused here; the kernel drops the lock of a killed
-    run, so nothing stale is left to clear."""
+    so a second recorder of the same path is refused here. The lock sits beside the file a link
+    points to, so two names of one file share it; a killed run may leave its lock file behind, but
+    the kernel has dropped its lock, so the next writer simply takes it."""
 
     def __init__(self, path: Path) -> None:
-        self.path = path.with_name(path.name + ".lock")
+        real = Path(os.path.realpath(path))
+        self.path = real.with_name(real.name + ".lock")
         while True:
             try:
                 fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)

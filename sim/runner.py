@@ -168,7 +168,10 @@ def stored_scenario(original: Recording, overrides: Iterable[str] = ()) -> Scena
     text = original.scenario_text
     overrides = list(overrides)
     if overrides:
-        data = tomllib.loads(text)
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as error:
+            raise ScenarioError(f"{original.path}: stored scenario is not valid TOML: {error}") from error
         for override in overrides:
             apply_override(data, override, original.path)
         text = dump_toml(data)

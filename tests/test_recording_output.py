@@ -88,6 +88,10 @@ def test_a_second_writer_of_one_recording_is_refused(tmp_path):
             Recorder(path, grown_world(), scenario_text="", channels=[0, 1, 2, 3])
         assert str(second.value).startswith(f"{path}: writer: expected no other run writing this recording, got "
                                             f"process {os.getpid()} (lock {path}.lock)")
+        os.symlink(path, tmp_path / "alias.h5")  # another name of the same file shares its lock
+        with pytest.raises(RecordingError, match=f"writer: expected no other run writing this recording, got "
+                                                 f"process {os.getpid()}"):
+            Recorder(tmp_path / "alias.h5", grown_world(), scenario_text="", channels=[0, 1, 2, 3])
         for _ in range(4):
             world.step()
             first.observe(world)
