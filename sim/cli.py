@@ -83,6 +83,7 @@ def _run(args: argparse.Namespace) -> None:
     def announce(path: Path) -> None:
         print(f"recording to {path}", flush=True)
 
+    overwrite = "finished" if args.overwrite else "never"  # the run of a recording replaced must have ended
     origin = args.source or args.scenario or Path("run")
     if args.steps is not None:
         check_steps(origin, args.steps)
@@ -97,13 +98,13 @@ def _run(args: argparse.Namespace) -> None:
             raise RecordingError(f"{args.source}: --seed: expected none in a fork (it keeps the recording's seed), "
                                 f"got {args.seed}")
         scenario = load_scenario(args.scenario, args.set) if args.scenario else None
-        summary = fork(args.source, args.at, scenario, steps=args.steps, out=args.out, overwrite=args.overwrite,
+        summary = fork(args.source, args.at, scenario, steps=args.steps, out=args.out, overwrite=overwrite,
                        overrides=[] if args.scenario else args.set, on_start=announce)
     elif args.scenario is None:
         raise ScenarioError("run: scenario: expected a scenario file, or --from RECORDING --at STEP, got neither")
     else:
         summary = run_scenario(load_scenario(args.scenario, args.set), steps=args.steps, out=args.out,
-                               seed=args.seed, overwrite=args.overwrite, on_start=announce)
+                               seed=args.seed, overwrite=overwrite, on_start=announce)
     rate = summary.steps / summary.seconds if summary.seconds else float("inf")
     print(f"ran {summary.steps} steps in {summary.seconds:.1f} s ({rate:.0f} steps/s)")
     for name, cells in summary.organisms:
@@ -353,7 +354,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--steps", type=int, help="run until this step instead of the scenario's last")
     run.add_argument("--out", type=Path, help="recording to write (default: the scenario's record.path, relative "
                      "to the scenario file; for --from, a new file beside the recording)")
-    run.add_argument("--overwrite", action="store_true", help="replace an existing recording at the output path")
+    run.add_argument("--overwrite", action="store_true",
+                     help="replace an existing recording of a finished run at the output path")
     run.add_argument("--seed", type=int, help="world seed instead of the scenario's")
     run.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                      help="override a scenario field, e.g. --set world.seed=3 --set organisms.1.spawn_step=50")

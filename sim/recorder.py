@@ -68,6 +68,7 @@ OWNER_DTYPE = np.uint16  # organism numbers in frames (keyframes keep int32)
 GZIP_LEVEL = 1
 STORES = {"uint8": np.uint8, "float16": np.float16}  # the `dtype` attribute: how frames are stored
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+OVERWRITE = ("never", "finished", "any")  # which existing recordings a recorder may replace
 WRITE_MARGIN = 64 << 10  # bytes kept in hand for the metadata HDF5 writes at a flush and at close
 
 
@@ -146,10 +147,13 @@ class WriteLock:
         self._fd = None
 
 
-def check_output(path: Path, *, overwrite: bool, source: Path | None = None) -> None:
+def check_output(path: Path, *, overwrite: str = "any", source: Path | None = None) -> None:
     """Refuse a recording path that would destroy anything but a recording: a folder, a file
     that is not HDF5, an HDF5 file that is not an nca-world recording (a model file), the
-    recording a fork reads (`source`); an existing recording only with `overwrite`."""
+    recording a fork reads (`source`). `overwrite` says which recordings may be replaced:
+    ``"never"``, ``"finished"`` (those of runs that ended normally) or ``"any"``."""
+    if overwrite not in OVERWRITE:
+        raise RecordingError(f"{path}: overwrite: expected one of {OVERWRITE}, got {overwrite!r}")
     if path.is_dir():
         raise RecordingError(f"{path}: record.path: expected a file name, got a folder")
     if not path.exists():
@@ -157,30 +161,35 @@ def check_output(path: Path, *, overwrite: bool, source: Path | None = None) -> 
     if source is not None and path.samefile(source):
         raise RecordingError(f"{path}: record.path: expected a file other than the recording forked from, got "
                              "the same file (give --out, or leave it out to write beside it)")
-    form = _format_of(path)
+    form, complete = _existing(path)
     if form != FORMAT:
         raise RecordingError(f"{path}: record.path: expected a new file or an nca-world recording, got {form}; "
                              "it is never overwritten")
-    if not overwrite:
+    if overwrite == "never":
         raise RecordingError(f"{path}: record.path: expected a new file, got an existing recording "
                              "(give --overwrite to replace it)")
+    if overwrite == "finished" and not complete:
+        raise RecordingError(f"{path}: record.path: expected a new file or the recording of a finished run, got "
+                             "one whose run did not finish; it is not overwritten (resume it with run --from, or "
+                             "remove it)")
 
 
-def _format_of(path: Path) -> str:
-    """`FORMAT` for an nca-world recording, else what the file is, in words."""
+def _existing(path: Path) -> tuple[str, bool]:
+    """`FORMAT` and whether its run finished for an nca-world recording, else what the file is,
+    in words."""
     try:
         with open(path, "rb") as file:
             signature = file.read(len(HDF5_SIGNATURE))
     except OSError as error:
-        return f"a file that cannot be read ({error.strerror})"
+        return f"a file that cannot be read ({error.strerror})", False
     if signature != HDF5_SIGNATURE:
-        return "an existing file that is not HDF5"
+        return "an existing file that is not HDF5", False
     try:
         with _open_hdf5(path) as file:
-            form = file.attrs.get("format")
+            form, complete = file.attrs.get("format"), bool(file.attrs.get("complete", False))
     except OSError:
-        return "an HDF5 file that cannot be read"
-    return FORMAT if form == FORMAT else f"an HDF5 file of format {form!r}"
+        return "an HDF5 file that cannot be read", False
+    return (FORMAT, complete) if form == FORMAT else (f"an HDF5 file of format {form!r}", False)
 
 
 def chunk_shape(height: int, width: int, channels: int | None = None) -> tuple[int, ...]:
@@ -213,9 +222,9 @@ class Recorder:
     def __init__(self, path: Path, world: World, *, scenario_text: str, channels: list[int],
                  dtype: str = "uint8", compression: str = "lz4", every: int = 1,
                  keyframe_every: int = 250, flush_every: int = 50,
-                 prefix: tuple[Recording, int] | None = None, overwrite: bool = True) -> None:
+                 prefix: tuple[Recording, int] | None = None, overwrite: str = "any") -> None:
         """Create the recording at `path` (see `check_output`: only an existing recording is ever
-        replaced, and only with `overwrite`); `prefix` = (recording, step) starts a fork."""
+        replaced, as `overwrite` allows); `prefix` = (recording, step) starts a fork."""
         self.path, self.world, self.channels = path, world, channels
         self.dtype, self.compression, self.every = dtype, compression, every
         self.keyframe_every, self.flush_every = keyframe_every, flush_every

@@ -146,12 +146,12 @@ class Run:
 
 def run_scenario(scenario: Scenario, *, steps: int | None = None, out: Path | None = None,
                  seed: int | None = None, progress: bool = True,
-                 on_step: Callable[[World], None] | None = None, overwrite: bool = True,
+                 on_step: Callable[[World], None] | None = None, overwrite: str = "any",
                  memory_limit: int | None = None, on_start: Callable[[Path], None] | None = None) -> Summary:
     """Run `scenario` for `steps` (default: its own) and record it to `out` (default: its own,
     see `output_path`). Everything is checked before step 0: the steps, the memory the world
     and its recording need (`memory_limit`, default: the memory available) and the output path
-    (see `sim.recorder.check_output`; an existing recording is replaced only with `overwrite`).
+    (see `sim.recorder.check_output`; `overwrite` says which existing recordings it may replace).
     `on_start` is called with the recording's path once it is created."""
     steps = scenario.steps if steps is None else check_steps(scenario.path, steps)
     path = output_path(scenario, out)
@@ -221,7 +221,7 @@ def _world_text(scenario: Scenario) -> str:
 
 
 def fork(recording_path: Path, at: int, scenario: Scenario | None = None, *, steps: int | None = None,
-         out: Path | None = None, progress: bool = True, overwrite: bool = True,
+         out: Path | None = None, progress: bool = True, overwrite: str = "any",
          overrides: Iterable[str] = (), memory_limit: int | None = None,
          on_start: Callable[[Path], None] | None = None) -> Summary:
     """Continue a recording after step `at`, with its own scenario (`overrides` applied) or a
@@ -250,7 +250,7 @@ def fork(recording_path: Path, at: int, scenario: Scenario | None = None, *, ste
 
 
 def _recorder(scenario: Scenario, world: World, path: Path, prefix: tuple | None = None,
-              overwrite: bool = True) -> Recorder:
+              overwrite: str = "any") -> Recorder:
     record = scenario.file.record
     return Recorder(path, world, scenario_text=scenario.text,
                     channels=recorded_channels(record.channels, world), dtype=record.dtype,

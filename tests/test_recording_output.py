@@ -57,6 +57,10 @@ def test_an_existing_recording_is_replaced_only_with_overwrite(scenario_dir, cap
     with open_recording(scenario_dir / "r.h5") as recording:
         assert list(recording.steps) == list(range(7)) and recording.complete
     assert not (scenario_dir / "r.h5.lock").exists()
+    with pytest.raises(RecordingError, match="expected a new file, got an existing recording"):
+        run_scenario(load_scenario(scenario_dir / "base.toml"), out=scenario_dir / "r.h5", overwrite="never")
+    with pytest.raises(RecordingError, match="overwrite: expected one of"):
+        run_scenario(load_scenario(scenario_dir / "base.toml"), out=scenario_dir / "r.h5", overwrite=True)
 
 
 def test_a_fork_never_writes_its_source_and_by_default_writes_beside_it(scenario_dir, capsys, monkeypatch):
@@ -132,6 +136,11 @@ def test_two_processes_cannot_write_one_recording(scenario_dir, capsys, monkeypa
         n = len(recording)
         assert not recording.complete and list(recording.steps) == list(range(n))
         assert recording.frame(n - 1).shape == (48, 64, 4)
-    assert main(["run", "long.toml", "--steps", "3", "--overwrite"]) == 0  # the kernel dropped the lock
+    data = path.read_bytes()  # the kernel dropped the lock: the refusal now is that the run did not finish
+    refused(["run", "long.toml", "--steps", "3", "--overwrite"], capsys,
+            f"{path}: record.path: expected a new file or the recording of a finished run, got one whose run did "
+            "not finish; it is not overwritten (resume it with run --from, or remove it)")
+    assert path.read_bytes() == data
+    run_scenario(load_scenario(scenario_dir / "long.toml"), steps=3, progress=False)  # the API may: overwrite="any"
     with open_recording(path) as recording:
         assert recording.complete and len(recording) == 4
