@@ -425,7 +425,8 @@ def summarise(analysis) -> dict[str, Any]:
     """The run-level metrics of one analysed recording at its last frame.
 
     ``max_displacement`` is the largest straight-line distance any organism's centroid moved
-    between its first and last frame alive; ``displacement_<name>`` is that distance per organism.
+    between its first and last frame alive (the shortest way on a torus); ``displacement_<name>``
+    is that distance per organism.
     ``box_shift`` sums the shifts of the global bounding box over the run, and ``exploded`` is
     whether any organism exploded at any frame (`sim.analysis`'s 3x limit); ``collapsed`` is at
     the last frame. The shape errors are over living organisms only (a dead one has none), while
@@ -445,12 +446,12 @@ def summarise(analysis) -> dict[str, Any]:
         "exploded": bool(table.exploded.any()),
         "contact_length": int(analysis.contacts[analysis.contacts.step == table.step.max()].contact_length.sum()),
     }
+    from sim.analysis import displacement as analysis_displacement
+
     displacement = []
     for k, track in table.groupby("organism"):
-        track = track.dropna(subset=["centroid_y"])
-        if len(track) > 1:
-            moved = float(np.hypot(track.centroid_y.iloc[-1] - track.centroid_y.iloc[0],
-                                   track.centroid_x.iloc[-1] - track.centroid_x.iloc[0]))
+        if track.track_y.notna().sum() > 1:
+            moved = analysis_displacement(track)  # along the continuous track: right across a torus's edges
             displacement.append(moved)
             out[f"displacement_{analysis.names[int(k)]}"] = moved
     out["max_displacement"] = max(displacement, default=0.0)
