@@ -241,8 +241,16 @@ class Recorder:
         self._lock = WriteLock(path)
         try:
             check_output(path, overwrite=overwrite, source=None if prefix is None else prefix[0].path)
-            with self._writing():
+            try:
+                # a recording replaced is unlinked first, not truncated: HDF5 truncates before it finds
+                # that a reader holds the file, and a reader keeps reading the old one to its end
+                path.unlink(missing_ok=True)
                 self.file = h5py.File(path, "w", libver="latest")
+            except OSError as error:  # e.g. a read-only folder
+                said = " ".join(str(error).split())
+                raise RecordingError(f"{path}: record.path: expected a file that can be created, got {said}") \
+                    from error
+            with self._writing():
                 self._create(scenario_text)
                 self.frames = 0
                 self.events_logged = 0

@@ -144,3 +144,27 @@ def test_two_processes_cannot_write_one_recording(scenario_dir, capsys, monkeypa
     run_scenario(load_scenario(scenario_dir / "long.toml"), steps=3, progress=False)  # the API may: overwrite="any"
     with open_recording(path) as recording:
         assert recording.complete and len(recording) == 4
+
+
+def test_a_recording_replaced_while_a_reader_holds_it_is_replaced_whole(scenario_dir):
+    """HDF5 truncates a file before it finds a reader's lock on it: the old recording was lost and
+    the new one refused. Now the old file is unlinked, its reader reads it to its end, and the
+    new recording is written whole."""
+    scenario = load_scenario(scenario_dir / "base.toml")
+    path = scenario_dir / "r.h5"
+    run_scenario(scenario, steps=5, out=path, progress=False)
+    with open_recording(path) as old:
+        last = old.frame(5)
+    reader = subprocess.Popen(
+        [sys.executable, "-c", "import sys, h5py, hdf5plugin; f = h5py.File(sys.argv[1], 'r'); print(len(f['step']), "
+         "flush=True); input(); print(len(f['step']), int(f['frames'][5].sum()), flush=True)", str(path)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert reader.stdout.readline().strip() == "6"  # the reader holds the old file open
+        run_scenario(scenario, steps=2, out=path, overwrite="finished", progress=False)
+        out, _ = reader.communicate("\n", timeout=60)
+    finally:
+        reader.kill()
+    assert out.split() == ["6", str(int((last * 255 + 0.5).astype(int).sum()))]  # it read the old one to its end
+    with open_recording(path) as new:
+        assert new.complete and list(new.steps) == [0, 1, 2]
