@@ -20,7 +20,8 @@ import resource, signal, sys
 from agents.errors import RecordingError
 from sim.cli import main
 from sim.recorder import Recorder
-signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # so that a write past the limit fails with EFBIG
+if sys.argv[2] != "foreseen-signal":  # left alone, a write past the limit kills the process
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # ignored, such a write fails with EFBIG
 main(["run", "base.toml", "--steps", "1", "--out", "warm.h5"])  # compiled (and cached) before the limit
 limit = int(sys.argv[1])
 if sys.argv[2] == "unforeseen":
@@ -39,6 +40,7 @@ def reference(scenario_dir):
 
 @pytest.mark.parametrize("failure, limit, reason", [
     ("foreseen", 720_000, "file size: expected at most 720000 bytes (the file-size limit, ulimit -f), got "),
+    ("foreseen-signal", 720_000, "file size: expected at most 720000 bytes (the file-size limit, ulimit -f), "),
     ("unforeseen", 660_000, "writing failed ("),
 ])
 def test_a_file_size_limit_stops_the_run_and_keeps_what_was_flushed(scenario_dir, reference, failure, limit,
@@ -55,6 +57,7 @@ def test_a_file_size_limit_stops_the_run_and_keeps_what_was_flushed(scenario_dir
         n = len(recording)
         assert not recording.complete and 5 <= n < len(reference)
         assert f"the file keeps {n} frames (steps 0..{n - 1})" in last or failure == "unforeseen"
+        assert n >= 15  # stopped near the limit (64 KiB kept for metadata), not at the first flush
         assert list(recording.steps) == list(range(n))
         for i in range(n):
             np.testing.assert_array_equal(recording.frame(i), reference.frame(i))
