@@ -6,8 +6,12 @@ import argparse
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agents.errors import NcaWorldError
+
+if TYPE_CHECKING:
+    from sim.scenario import Scenario
 
 
 def _bench(args: argparse.Namespace) -> None:
@@ -75,10 +79,19 @@ def _train(args: argparse.Namespace) -> None:
     print(f"model: {out}  sheet: {out.with_suffix('.png')}  final loss {trainer.rule().provenance['final_loss']:.5f}")
 
 
+def _loaded(path: Path, overrides: list[str]) -> Scenario:
+    """The scenario at `path`, its warnings printed to stderr."""
+    from sim.scenario import load_scenario
+
+    scenario = load_scenario(path, overrides)
+    for warning in scenario.warnings:
+        print(f"nca-world: warning: {warning}", file=sys.stderr)
+    return scenario
+
+
 def _run(args: argparse.Namespace) -> None:
     from agents.errors import RecordingError, ScenarioError
     from sim.runner import check_steps, fork, run_scenario
-    from sim.scenario import load_scenario
 
     def announce(path: Path) -> None:
         print(f"recording to {path}", flush=True)
@@ -97,13 +110,13 @@ def _run(args: argparse.Namespace) -> None:
         if args.seed is not None:
             raise RecordingError(f"{args.source}: --seed: expected none in a fork (it keeps the recording's seed), "
                                 f"got {args.seed}")
-        scenario = load_scenario(args.scenario, args.set) if args.scenario else None
+        scenario = _loaded(args.scenario, args.set) if args.scenario else None
         summary = fork(args.source, args.at, scenario, steps=args.steps, out=args.out, overwrite=overwrite,
                        overrides=[] if args.scenario else args.set, on_start=announce)
     elif args.scenario is None:
         raise ScenarioError("run: scenario: expected a scenario file, or --from RECORDING --at STEP, got neither")
     else:
-        summary = run_scenario(load_scenario(args.scenario, args.set), steps=args.steps, out=args.out,
+        summary = run_scenario(_loaded(args.scenario, args.set), steps=args.steps, out=args.out,
                                seed=args.seed, overwrite=overwrite, on_start=announce)
     rate = summary.steps / summary.seconds if summary.seconds else float("inf")
     print(f"ran {summary.steps} steps in {summary.seconds:.1f} s ({rate:.0f} steps/s)")
@@ -115,14 +128,13 @@ def _run(args: argparse.Namespace) -> None:
 def _view(args: argparse.Namespace) -> None:
     from sim.recorder import open_recording
     from sim.runner import Run, build_world
-    from sim.scenario import load_scenario
     from sim.viewer import HEADLESS_HINT, LiveSource, ReplaySource, Viewer, missing_display
 
     problem = missing_display()
     if problem:
         raise NcaWorldError(f"view: {problem}; {HEADLESS_HINT}")
     if args.path.suffix == ".toml":
-        scenario = load_scenario(args.path, args.set)
+        scenario = _loaded(args.path, args.set)
         source = LiveSource(Run(scenario, build_world(scenario), None), record_to=args.record_to)
     else:
         source = ReplaySource(open_recording(args.path))

@@ -280,7 +280,8 @@ class Recorder:
         h, w = world.height, world.width
         f.attrs.update({
             "format": FORMAT, "format_version": VERSION, "seed": world.seed, "scenario": scenario_text,
-            "height": h, "width": w, "channels": json.dumps(self.channels), "dtype": self.dtype,
+            "height": h, "width": w, "boundary": world.boundary, "channels": json.dumps(self.channels),
+            "dtype": self.dtype,
             "every": self.every, "complete": False,
             "software": json.dumps({p: version(p) for p in ("nca-world", "numpy", "numba", "h5py", "torch")}),
         })
@@ -342,7 +343,7 @@ class Recorder:
         with self._writing():
             self._rows.append(take(step, world.padded(), self._channel_index, world.rows_in_use(), world.owner,
                                    len(world.organisms), frame_due, self.dtype == "uint8", self._frame,
-                                   self._owner, self._written))
+                                   self._owner, self._written, world.boundary == "wrap"))
             if frame_due:
                 frame = self._frame if self.dtype == "uint8" else world.planes()[self.channels].astype(np.float16)
                 frame_payload, owner_payload = self._payloads(frame, self._owner)

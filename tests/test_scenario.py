@@ -131,3 +131,10 @@ def test_python_users_may_omit_kind_and_pass_a_string_path(scenario_dir):
     cut = CutCircle(step=3, center=(4, 5), radius=2.0)
     assert cut.kind == "cut_circle" and Move(step=1, organism="a", by=(0, 1)).kind == "move"
     assert load_scenario(str(scenario_dir / "base.toml")).file.world.height == 48
+
+
+def test_run_prints_the_warnings_before_running(scenario_dir, capsys):
+    text = (scenario_dir / "base.toml").read_text().replace("step = 20\n", "step = 41\n")
+    (scenario_dir / "late.toml").write_text(text)
+    assert main(["run", str(scenario_dir / "late.toml")]) == 0
+    assert "nca-world: warning: " in capsys.readouterr().err

@@ -106,3 +106,15 @@ def test_arcs_of_edge_cases():
     assert np.isnan(arc_mean(np.zeros(4, np.int64), 0))
     np.testing.assert_allclose(minimum_image(np.array([59.0, -59.0, 30.0, -30.0, 1.0]), 60),
                                [-1.0, 1.0, -30.0, -30.0, 1.0])
+
+
+def test_the_recorder_stores_torus_centroids_and_the_boundary(tmp_path):
+    from sim.recorder import Recorder, open_recording
+
+    world = world_with(block(38, 57))
+    with Recorder(tmp_path / "t.h5", world, scenario_text="", channels=[0, 1, 2, 3]) as recorder:
+        recorder.observe(world)
+    with open_recording(tmp_path / "t.h5") as recording:
+        assert recording.file.attrs["boundary"] == "wrap"
+        row = recording.metrics[0]
+    assert row[4:].tolist() == [0.0, 0.0, 38, 57, 42, 63]  # the unwrapped block's centroid and box
