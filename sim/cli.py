@@ -133,6 +133,9 @@ def _view(args: argparse.Namespace) -> None:
     problem = missing_display()
     if problem:
         raise NcaWorldError(f"view: {problem}; {HEADLESS_HINT}")
+    if args.record_to is not None and args.record_to.exists():
+        raise NcaWorldError(f"{args.record_to}: --record-to: expected a new file (a live session never "
+                            f"overwrites), got an existing one")
     if args.path.suffix == ".toml":
         scenario = _loaded(args.path, args.set)
         source = LiveSource(Run(scenario, build_world(scenario), None), record_to=args.record_to)

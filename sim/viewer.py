@@ -87,11 +87,15 @@ class LiveSource:
             return f"saved {path}"
         record = self.run.scenario.file.record
         path = self.record_to or Path("recordings") / f"live-{time.strftime('%Y%m%d-%H%M%S')}.h5"
-        self.run.recorder = Recorder(path, self.world, scenario_text=self.run.scenario.text,
-                                     channels=recorded_channels(record.channels, self.world), dtype=record.dtype,
-                                     compression=record.compression, every=1,
-                                     keyframe_every=record.keyframe_every, flush_every=record.flush_every)
-        self.run.recorder.keyframe(self.world)
+        try:
+            self.run.recorder = Recorder(path, self.world, scenario_text=self.run.scenario.text,
+                                         channels=recorded_channels(record.channels, self.world), dtype=record.dtype,
+                                         compression=record.compression, every=1, keyframe_every=record.keyframe_every,
+                                         flush_every=record.flush_every, overwrite="never")
+            self.run.recorder.keyframe(self.world)
+        except NcaWorldError as error:  # an existing file, a full disk: say so in the status line, keep viewing
+            self.run.recorder = None
+            return f"cannot record: {error}"
         return f"recording to {path}"
 
     def close(self) -> None:

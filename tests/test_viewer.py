@@ -176,3 +176,18 @@ def test_view_without_a_display_fails_at_once_and_names_the_headless_commands(sc
     err = capsys.readouterr().err
     assert "view: no display: neither DISPLAY nor WAYLAND_DISPLAY is set" in err
     assert "nca-world run SCENARIO" in err and "--video" in err
+
+
+def test_recording_onto_an_existing_file_is_refused_in_the_status_line(live, scenario_dir):
+    (scenario_dir / "live.h5").write_text("my notes")
+    message = live.source.toggle_recording()
+    assert message.startswith("cannot record: ") and not live.source.recording
+    assert (scenario_dir / "live.h5").read_text() == "my notes"
+
+
+def test_view_refuses_an_existing_record_to_before_opening(scenario_dir, capsys):
+    from sim.cli import main
+
+    (scenario_dir / "kept.h5").write_text("kept")
+    assert main(["view", str(scenario_dir / "base.toml"), "--record-to", str(scenario_dir / "kept.h5")]) == 2
+    assert "--record-to: expected a new file" in capsys.readouterr().err
