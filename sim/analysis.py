@@ -39,7 +39,7 @@ from scipy import ndimage
 from sim.alignment import ALIVE, Template
 from sim.events import cut_mask, event_of
 from sim.metrics import arc_of, body_on_torus, minimum_image
-from sim.recorder import Recording, open_recording
+from sim.recording import Recording, open_recording
 
 DAMAGE_KINDS = ("cut_circle", "cut_rect", "cut_line", "kill_fraction", "noise")
 EXPLOSION_FACTOR = 3.0  # an organism over 3x its target's living area has exploded

@@ -126,7 +126,7 @@ def _run(args: argparse.Namespace) -> None:
 
 
 def _view(args: argparse.Namespace) -> None:
-    from sim.recorder import open_recording
+    from sim.recording import open_recording
     from sim.runner import Run, build_world
     from sim.viewer import HEADLESS_HINT, LiveSource, ReplaySource, Viewer, missing_display
 
@@ -150,7 +150,7 @@ def _view(args: argparse.Namespace) -> None:
 def _analyze(args: argparse.Namespace) -> None:
     from sim import figures
     from sim.analysis import analyze
-    from sim.recorder import open_recording
+    from sim.recording import open_recording
 
     out = args.out or args.recording.with_suffix("")
     video = args.video  # where the user asked: relative to the current folder, not the recording

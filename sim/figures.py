@@ -13,7 +13,7 @@ import numpy as np
 
 from agents.errors import NcaWorldError
 from sim.analysis import DAMAGE_KINDS, Analysis
-from sim.recorder import Recording
+from sim.recording import Recording
 from sim.render import layers_from_frame, organism_colour, render
 
 VIDEO_SUFFIXES = (".gif", ".mp4")  # GIF through Pillow, MP4 (H.264) through imageio-ffmpeg

@@ -21,7 +21,8 @@ import numpy as np
 from agents.errors import RecordingError, ScenarioError
 from sim import events as event_ops
 from sim import world as world_module
-from sim.recorder import Recorder, Recording, channel_selection, open_recording, recorded_channels, recording_memory
+from sim.recorder import Recorder, channel_selection, recorded_channels, recording_memory
+from sim.recording import Recording, open_recording
 from sim.scenario import MAX_STEPS, Scenario, Spawn, apply_override, dump_toml, load_scenario_text
 from sim.world import World
 

@@ -77,7 +77,7 @@ _OPERATORS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.m
 # the modules that compute a run's result: their code (not comments or docstrings) is part of every run id
 RESULT_MODULES = ("agents.spec", "agents.firing", "agents.modelfile", "sim.simd", "sim.core", "sim.world",
                   "sim.events", "sim.scenario", "sim.runner", "sim.frames", "sim.chunks", "sim.metrics",
-                  "sim.recorder", "sim.alignment", "sim.analysis", "sim.study_measures", "sim.sweep")
+                  "sim.recorder", "sim.recording", "sim.alignment", "sim.analysis", "sim.study_measures", "sim.sweep")
 
 
 @functools.cache
@@ -372,7 +372,7 @@ def run_one(scenario_path: str, run: dict[str, Any], out_dir: str, keep: bool, m
     import numba
 
     from sim.analysis import analyze
-    from sim.recorder import open_recording
+    from sim.recording import open_recording
     from sim.runner import run_scenario
     from sim.scenario import load_scenario
 

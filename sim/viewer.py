@@ -23,7 +23,8 @@ from typing import Any
 import numpy as np
 
 from agents.errors import NcaWorldError
-from sim.recorder import Recorder, Recording, recorded_channels
+from sim.recorder import Recorder, recorded_channels
+from sim.recording import Recording
 from sim.render import Layers, layers_from_frame, layers_from_state, organism_colour, render
 from sim.runner import Run
 from sim.scenario import CutCircle, Move, Spawn

@@ -150,7 +150,7 @@ def test_video_export_in_a_viewer_view(tmp_path, suffix):
     import imageio.v3 as iio
 
     from sim.figures import export_video
-    from sim.recorder import open_recording
+    from sim.recording import open_recording
 
     path = synthetic(tmp_path / "move.h5", [block_at(15, 10 + t) for t in range(6)], [(17, 13)])
     with open_recording(path) as recording:
@@ -384,7 +384,7 @@ def test_gif_frames_last_one_over_fps_seconds_in_milliseconds(moving, tmp_path):
     from PIL import Image
 
     from sim.figures import export_video
-    from sim.recorder import open_recording
+    from sim.recording import open_recording
 
     with open_recording(moving) as recording:
         export_video(recording, tmp_path / "slow.gif", fps=10)

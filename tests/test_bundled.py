@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from sim.recorder import open_recording
+from sim.recording import open_recording
 from sim.runner import run_scenario
 from sim.scenario import load_scenario
 from sim.sweep import Sweep

@@ -8,7 +8,8 @@ import pytest
 from agents.spec import RuleSpec
 from sim.chunks import Lz4Chunks
 from sim.events import kill
-from sim.recorder import Recorder, open_recording
+from sim.recorder import Recorder
+from sim.recording import open_recording
 from sim.world import World
 from tests.conftest import lively_rule
 

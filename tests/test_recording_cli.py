@@ -4,7 +4,7 @@ stored scenario, and out-of-range numbers are refused with the allowed range bef
 import pytest
 
 from sim.cli import main
-from sim.recorder import open_recording
+from sim.recording import open_recording
 from sim.runner import run_scenario
 from sim.scenario import load_scenario
 

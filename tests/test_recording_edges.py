@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from sim.cli import main
-from sim.recorder import open_recording
+from sim.recording import open_recording
 
 HEAD = """
 [world]
@@ -42,6 +42,17 @@ def run(folder, name, height, width, boundary, steps, organisms=""):
     return open_recording(folder / f"{name}.h5")
 
 
+def covering_arc(occupied: np.ndarray) -> int:
+    """Length of the shortest circular arc that holds every occupied index."""
+    if occupied.all():
+        return len(occupied)
+    longest = run = 0
+    for empty in np.concatenate([~occupied, ~occupied]):
+        run = run + 1 if empty else 0
+        longest = max(longest, run)
+    return len(occupied) - min(longest, len(occupied))
+
+
 def check_against_itself(recording, steps):
     """Every step is recorded; each frame's owner map gives its metric rows' cell counts and
     boxes; each keyframe quantises to its frame and its alpha sums to the recorded mass."""
@@ -55,7 +66,15 @@ def check_against_itself(recording, steps):
         for row in rows:
             cells = owner == row[1]
             assert row[2] == cells.sum()
-            if cells.any():
+            if cells.any() and recording.file.attrs["boundary"] == "wrap":  # boxes are the shortest arcs
+                ys, xs = np.nonzero(cells)
+                for coords, first, last, size in ((ys, row[6], row[8], cells.shape[0]),
+                                                  (xs, row[7], row[9], cells.shape[1])):
+                    occupied = np.zeros(size, bool)
+                    occupied[coords] = True
+                    assert last - first + 1 == covering_arc(occupied)
+                    assert ((coords - first) % size <= last - first).all()
+            elif cells.any():
                 ys, xs = np.nonzero(cells)
                 assert (row[6], row[7], row[8], row[9]) == (ys.min(), xs.min(), ys.max(), xs.max())
     for k, step in enumerate(recording.keyframe_steps):
@@ -94,7 +113,9 @@ def test_an_organism_on_the_seam_of_a_torus_grows_across_it(scenario_dir):
         owner = recording.owner(12) == 1
         assert owner[0].any() and owner[-1].any() and owner[:, 0].any() and owner[:, -1].any()  # all four edges
         last = recording.metrics[-1]
-        assert (last[6], last[7], last[8], last[9]) == (0, 0, 23, 31)  # its box spans the seam
+        # its box spans the seam: every row is taken; its 25 columns (-12..12 around column 0) are
+        # the arc 20..44 (columns 20..31, then 0..12 past the edge)
+        assert (last[6], last[7], last[8], last[9]) == (0, 20, 23, 44)
 
 
 def test_unicode_organism_names_are_recorded_and_read_back(scenario_dir, capsys):

@@ -10,7 +10,8 @@ import pytest
 
 from agents.errors import RecordingError
 from sim.cli import main
-from sim.recorder import Recorder, open_recording
+from sim.recorder import Recorder
+from sim.recording import open_recording
 from sim.runner import run_scenario
 from sim.scenario import load_scenario
 from tests.test_recorder import grown_world

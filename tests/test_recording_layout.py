@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from agents.errors import RecordingError
-from sim.recorder import open_recording
+from sim.recording import open_recording
 from tests.test_recorder import grown_world, record
 
 

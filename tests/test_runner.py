@@ -10,7 +10,7 @@ import h5py
 import numpy as np
 
 from sim.cli import main
-from sim.recorder import open_recording
+from sim.recording import open_recording
 from sim.runner import fork, run_scenario
 from sim.scenario import load_scenario
 

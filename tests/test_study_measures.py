@@ -162,7 +162,7 @@ def test_measures_on_a_synthetic_recording_end_to_end(tmp_path):
     """Six organisms through the real recorder and analysis: one dies, one grows into a seventh
     (merged; the seventh keeps its shape: intact), one explodes, one fragments, one moves 4 cells, intact."""
     from sim.analysis import analyze
-    from sim.recorder import open_recording
+    from sim.recording import open_recording
 
     first = np.zeros((60, 80), np.int64)
     spots = {1: (5, 5), 2: (5, 20), 3: (5, 30), 4: (30, 5), 5: (30, 30), 6: (50, 60)}

@@ -109,7 +109,8 @@ def test_arcs_of_edge_cases():
 
 
 def test_the_recorder_stores_torus_centroids_and_the_boundary(tmp_path):
-    from sim.recorder import Recorder, open_recording
+    from sim.recorder import Recorder
+    from sim.recording import open_recording
 
     world = world_with(block(38, 57))
     with Recorder(tmp_path / "t.h5", world, scenario_text="", channels=[0, 1, 2, 3]) as recorder:

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from sim.cli import main
-from sim.recorder import open_recording
+from sim.recording import open_recording
 from sim.render import organism_colour
 from sim.runner import Run, build_world, restore_at, run_scenario
 from sim.scenario import load_scenario
