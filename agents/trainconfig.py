@@ -33,6 +33,15 @@ class TargetConfig(Strict):
     size: int = Field(40, ge=3, le=512)
     padding: int = Field(16, ge=0, le=512)
 
+    @model_validator(mode="after")
+    def _kind_matches_fields(self) -> TargetConfig:
+        implied = [kind for kind, field in (("shape", "shape"), ("png", "path"), ("digits", "classes"))
+                   if field in self.model_fields_set and kind != self.kind]
+        if implied and "kind" not in self.model_fields_set:
+            raise ValueError(f"kind: expected kind = {implied[0]!r} with the {implied[0]} fields given "
+                             f"(the default kind is 'emoji')")
+        return self
+
     def images(self, base: Path) -> np.ndarray:
         """The target(s) as premultiplied RGBA ``(n, S, S, 4)``; relative paths from `base`."""
         if self.kind == "emoji":
