@@ -118,6 +118,16 @@ def test_owner_map_with_unknown_organisms_is_refused():
         world.step()
 
 
+@pytest.mark.parametrize("unknown", [2, -1])
+def test_owner_numbers_just_past_the_organisms_are_refused(unknown):
+    world = World(8, 8, species={"a": still()})
+    world.spawn("o", "a", (4, 4))
+    world.step()  # organism 1 is known
+    world.owner[2, 2] = unknown
+    with pytest.raises(WorldError, match=r"step 1: owner map holds organism numbers outside 0\.\.1"):
+        world.step()
+
+
 def test_cleared_rows_do_not_bring_back_old_values_from_the_other_buffer():
     # Both buffers hold the grown organism; clearing the current one must not let the other
     # buffer's copy of the skipped (now empty) rows leak back after a step.
