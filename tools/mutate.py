@@ -1,6 +1,7 @@
 """Mutation testing: plant one small bug at a time and see whether the tests notice.
 
     .venv/bin/python tools/mutate.py sim/core.py --max 30
+    .venv/bin/python tools/mutate.py sim/core.py --at 92:38 157:28    # chosen mutants, as printed
     .venv/bin/python tools/mutate.py sim/stats.py sim/metrics.py --tests tests/test_analysis.py
     .venv/bin/python tools/mutate.py sim/core.py --list            # the mutants, without running
 
@@ -39,7 +40,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # the tests that exercise each module's results; --tests overrides
 DEFAULT_TESTS = {
-    "sim/core.py": ["tests/test_meeting.py", "tests/test_species_parity.py", "tests/test_core.py"],
+    # (tests/test_core.py adds the torch parity, at several minutes a mutant on a shared machine)
+    "sim/core.py": ["tests/test_meeting.py", "tests/test_species_parity.py", "tests/test_world.py"],
     "sim/events.py": ["tests/test_events.py"],
     "sim/alignment.py": ["tests/test_analysis.py"],
     "sim/metrics.py": ["tests/test_recorder.py", "tests/test_analysis.py"],
@@ -175,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max", type=int, default=30, help="mutants to run per module, drawn at random (0: all)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the draw")
     parser.add_argument("--lines", help="only mutants on these lines, e.g. 120-160")
+    parser.add_argument("--at", nargs="+", default=[], help="only these mutants, as LINE:COLUMN (as printed)")
     parser.add_argument("--rev", help="mutate this commit instead of the working tree's files")
     parser.add_argument("--timeout", type=float, help="seconds per mutant (default: 3x the unmutated run + 60)")
     parser.add_argument("--list", action="store_true", help="list the chosen mutants and stop")
@@ -186,6 +189,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.lines:
             low, _, high = args.lines.partition("-")
             mutants = [m for m in mutants if int(low) <= m.line <= int(high or low)]
+        if args.at:
+            mutants = [m for m in mutants if f"{m.line}:{m.col + 1}" in args.at]
         if args.max and len(mutants) > args.max:
             mutants = sorted(random.Random(args.seed).sample(mutants, args.max), key=lambda m: (m.line, m.col))
         chosen[module] = mutants
