@@ -13,7 +13,7 @@ A sweep file::
     delay = [0, 50]                        # a bare name is a parameter for [derived]
     distance = [6, 12]
 
-    [derived]                              # fields computed from parameters (+ - * / and lists)
+    [derived]                              # fields computed from parameters (+ - * /, lists, pair[0])
     "organisms.1.spawn_step" = "delay"
     "organisms.1.position" = "[48, 66 + distance]"
 
@@ -191,7 +191,8 @@ def _names(expression: str, field: str) -> set[str]:
 
 
 def evaluate(expression: str, parameters: dict[str, Any]) -> Any:
-    """A `[derived]` expression: numbers, parameter names, + - * / //, unary minus and lists."""
+    """A `[derived]` expression: numbers, parameter names, + - * / //, unary minus, lists and
+    items of list-valued parameters (``offsets[1]``)."""
 
     def walk(node: ast.AST) -> Any:
         if isinstance(node, ast.Expression):
@@ -206,6 +207,12 @@ def evaluate(expression: str, parameters: dict[str, Any]) -> Any:
             return _OPERATORS[type(node.op)](walk(node.left), walk(node.right))
         if isinstance(node, ast.UnaryOp) and type(node.op) in _OPERATORS:
             return _OPERATORS[type(node.op)](walk(node.operand))
+        if isinstance(node, ast.Subscript):  # an item of a list-valued parameter: pair[0]
+            sequence, index = walk(node.value), walk(node.slice)
+            if not isinstance(sequence, list) or not isinstance(index, int) or not -len(sequence) <= index < len(
+                    sequence):
+                raise ValueError(f"index {index!r} does not pick an item of {sequence!r}")
+            return sequence[index]
         raise ValueError(f"not allowed in a derived field: {ast.dump(node)}")
 
     return walk(ast.parse(expression, mode="eval"))

@@ -54,6 +54,9 @@ def test_grid_expands_exactly(sweep_file):
     assert {tuple(r["fields"]["organisms.0.position"]) for r in runs} == {(16, 16), (16, 19)}
     assert {r["fields"]["run.steps"] for r in runs} == {12} and {r["fields"]["world.seed"] for r in runs} == {1, 2}
     assert evaluate("[48 + a, -b // 2]", {"a": 2, "b": 5}) == [50, -3]
+    assert evaluate("[48 + pair[0], 60 + pair[-1]]", {"pair": [4, 12]}) == [52, 72]
+    with pytest.raises(ValueError, match="does not pick an item"):
+        evaluate("pair[2]", {"pair": [4, 12]})
 
 
 # ------------------------------------------------------------------ A: ids hash everything
