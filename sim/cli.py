@@ -118,8 +118,9 @@ def _run(args: argparse.Namespace) -> None:
     else:
         summary = run_scenario(_loaded(args.scenario, args.set), steps=args.steps, out=args.out,
                                seed=args.seed, overwrite=overwrite, on_start=announce)
-    rate = summary.steps / summary.seconds if summary.seconds else float("inf")
-    print(f"ran {summary.steps} steps in {summary.seconds:.1f} s ({rate:.0f} steps/s)")
+    print(f"ran {summary.steps} steps in {summary.first_step_seconds + summary.seconds:.1f} s: "
+          f"{summary.steps_per_second:.0f} steps/s after the first step, which took "
+          f"{summary.first_step_seconds:.1f} s (loading the numba kernels)")
     for name, cells in summary.organisms:
         print(f"  {name:20} {'alive' if cells else 'dead ':5} {cells:7d} cells")
     print(f"recording: {summary.recording} ({summary.recording_bytes / 1e6:.1f} MB)")

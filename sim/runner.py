@@ -9,6 +9,7 @@ frames ``0 .. steps``.
 from __future__ import annotations
 
 import os
+import sys
 import time
 import tomllib
 from collections.abc import Callable, Iterable
@@ -19,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from agents.errors import RecordingError, ScenarioError
+from sim import core
 from sim import events as event_ops
 from sim import world as world_module
 from sim.recorder import Recorder, channel_selection, recorded_channels, recording_memory
@@ -31,11 +33,26 @@ from sim.world import World
 class Summary:
     """What a run did."""
 
-    steps: int
-    seconds: float
+    steps: int  # steps run by this call
+    seconds: float  # of the steps after the first
     recording: Path
     recording_bytes: int
     organisms: list[tuple[str, int]]  # name, living cells at the end
+    first_step_seconds: float = 0.0  # the first step, which loads (or compiles) the numba kernels
+
+    @property
+    def steps_per_second(self) -> float:
+        """The stepping rate after the first step (inf when nothing was timed)."""
+        timed = self.steps - 1
+        return timed / self.seconds if timed > 0 and self.seconds > 0 else float("inf")
+
+
+def kernels_cached() -> bool:
+    """Whether numba's on-disk cache holds the core's kernels (else the first step compiles them,
+    which takes a minute on a small machine)."""
+    folder = os.environ.get("NUMBA_CACHE_DIR")
+    places = [Path(folder)] if folder else [Path(core.__file__).parent / "__pycache__"]
+    return any(next(place.rglob("core.*.nbi"), None) for place in places if place.is_dir())
 
 
 def build_world(scenario: Scenario, seed: int | None = None, memory_limit: int | None = None) -> World:
@@ -263,10 +280,20 @@ def _drive(run: Run, steps: int, progress: bool, on_step: Callable[[World], None
     from tqdm import tqdm
 
     world, recorder = run.world, run.recorder
-    start = time.perf_counter()
-    bar = tqdm(total=steps, initial=world.step_count, disable=not progress, unit="step", dynamic_ncols=True)
+    first_seconds, started_at = 0.0, world.step_count
+    bar = None
     complete = False
     try:
+        if world.step_count < steps:  # the first step loads or compiles the kernels: kept out of the timing
+            if progress and not kernels_cached():
+                print("compiling kernels (first run only) ...", file=sys.stderr, flush=True)
+            first = time.perf_counter()
+            run.advance()
+            first_seconds = time.perf_counter() - first
+            if on_step is not None:
+                on_step(world)
+        start = time.perf_counter()
+        bar = tqdm(total=steps, initial=world.step_count, disable=not progress, unit="step", dynamic_ncols=True)
         while world.step_count < steps:
             run.advance()
             bar.update(1)
@@ -276,10 +303,12 @@ def _drive(run: Run, steps: int, progress: bool, on_step: Callable[[World], None
         run.observe()
         complete = True
     finally:
-        bar.close()
+        if bar is not None:
+            bar.close()
         if recorder is not None:
             recorder.close(complete=complete)
     seconds = time.perf_counter() - start
     alive = [(o.name, int((world.owner == o.index).sum())) for o in world.organisms]
     path = recorder.path if recorder is not None else Path()
-    return Summary(steps, seconds, path, path.stat().st_size if recorder is not None else 0, alive)
+    return Summary(world.step_count - started_at, seconds, path, path.stat().st_size if recorder is not None else 0,
+                   alive, first_seconds)

@@ -8,6 +8,7 @@ import time
 
 import h5py
 import numpy as np
+import pytest
 
 from sim.cli import main
 from sim.recording import open_recording
@@ -111,3 +112,27 @@ def test_run_and_validate_commands(scenario_dir, capsys, monkeypatch):
     assert "ran 10 steps" in out and "x.h5" in out and " a " in out
     with open_recording(scenario_dir / "x.h5") as rec:
         assert rec.seed == 9 and len(rec) == 11
+
+
+def test_the_first_step_is_timed_apart_and_a_cold_cache_is_announced(scenario_dir, monkeypatch, capsys):
+    import sim.runner as runner
+    from sim.scenario import load_scenario
+
+    monkeypatch.setattr(runner, "kernels_cached", lambda: False)
+    summary = runner.run_scenario(load_scenario(scenario_dir / "base.toml"), steps=6, out=scenario_dir / "t.h5")
+    assert "compiling kernels (first run only)" in capsys.readouterr().err
+    assert summary.steps == 6 and summary.first_step_seconds > 0
+    assert summary.steps_per_second == pytest.approx(5 / summary.seconds)
+    monkeypatch.setattr(runner, "kernels_cached", lambda: True)
+    runner.run_scenario(load_scenario(scenario_dir / "base.toml"), steps=3, out=scenario_dir / "u.h5")
+    assert "compiling" not in capsys.readouterr().err
+
+
+def test_the_kernel_cache_is_found_where_numba_keeps_it(tmp_path, monkeypatch):
+    import sim.runner as runner
+
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
+    assert not runner.kernels_cached()
+    (tmp_path / "sim").mkdir()
+    (tmp_path / "sim" / "core.step-70.py311.nbi").write_bytes(b"")
+    assert runner.kernels_cached()
