@@ -148,6 +148,31 @@ def _view(args: argparse.Namespace) -> None:
         viewer.run()
 
 
+def _snapshot(args: argparse.Namespace) -> None:
+    from sim.recording import open_recording
+    from sim.runner import Run, build_world
+    from sim.snapshot import snapshot
+    from sim.viewer import LiveSource, ReplaySource
+
+    try:
+        steps = [int(s) for s in args.at.split(",")]
+    except ValueError:
+        raise NcaWorldError(f"snapshot: --at: expected steps separated by commas, got {args.at!r}") from None
+    if any(s < 0 for s in steps):
+        raise NcaWorldError(f"snapshot: --at: expected steps >= 0, got {args.at!r}")
+    if args.out.exists():
+        raise NcaWorldError(f"{args.out}: already exists (snapshot never overwrites; remove it or choose -o)")
+    if args.path.suffix == ".toml":
+        scenario = _loaded(args.path, args.set)
+        source = LiveSource(Run(scenario, build_world(scenario), None))
+        written = snapshot(source, steps, args.out, view=args.view, zoom=args.zoom, labels=not args.no_labels)
+    else:
+        with open_recording(args.path) as recording:
+            written = snapshot(ReplaySource(recording), steps, args.out, view=args.view, zoom=args.zoom,
+                               labels=not args.no_labels)
+    print(f"wrote {written}")
+
+
 def _analyze(args: argparse.Namespace) -> None:
     from sim import figures
     from sim.analysis import analyze
@@ -386,6 +411,15 @@ def build_parser() -> argparse.ArgumentParser:
     view.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE")
     view.add_argument("--record-to", type=Path, help="where `r` records a live session")
     view.set_defaults(handler=_view)
+    snap = commands.add_parser("snapshot", help="PNG of a scenario or recording at given steps (no screen needed)")
+    snap.add_argument("path", type=Path, help="scenario (.toml, run without recording) or recording (.h5)")
+    snap.add_argument("--at", required=True, help="steps, separated by commas: one panel each, side by side")
+    snap.add_argument("-o", "--out", type=Path, required=True, help="the PNG to write (never overwritten)")
+    snap.add_argument("--view", default="rgb", choices=("rgb", "alpha", "identity", "owner", "hidden"))
+    snap.add_argument("--zoom", type=_count(1, 64), default=4, help="pixels per cell (default 4)")
+    snap.add_argument("--no-labels", action="store_true", help="leave out the organisms' names")
+    snap.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE")
+    snap.set_defaults(handler=_snapshot)
     analyze = commands.add_parser("analyze", help="per-organism tables, figures and a summary of a recording")
     analyze.add_argument("recording", type=Path)
     analyze.add_argument("--out", type=Path, help="output folder (default: next to the recording)")
