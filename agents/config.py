@@ -63,11 +63,14 @@ def _depth(value: Any) -> int:
     return 0
 
 
+FROM_FILE = {"from_file": True}  # validation context of everything read from a file
+
+
 def validate(model: type[Model], data: dict[str, Any], path: Path, text: str,
              error: type[ConfigError] = ConfigError) -> Model:
-    """`data` as a `model`, or `error` listing every problem, one per line."""
+    """`data` (read from the file `path`) as a `model`, or `error` listing every problem, one per line."""
     try:
-        return model.model_validate(data)
+        return model.model_validate(data, context=FROM_FILE)
     except ValidationError as cause:
         lines = [describe(item, model, path, text) for item in cause.errors()]
         raise error("\n".join(lines)) from cause

@@ -18,7 +18,7 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, model_validator
 
 from agents import library
 from agents.config import Strict, read_toml, validate
@@ -66,8 +66,11 @@ class Timing(Strict):
     organism: str | None = None
 
     @model_validator(mode="after")
-    def _one_timing(self) -> Timing:
-        if (self.step is None) == (self.every is None):
+    def _one_timing(self, info: ValidationInfo) -> Timing:
+        # in a file every event needs its timing; built in Python, an event without one is for "now"
+        from_file = bool(info.context and info.context.get("from_file"))
+        if (self.step is not None and self.every is not None) or (
+                from_file and self.step is None and self.every is None):
             raise ValueError("expected exactly one of step = N or every = N")
         if self.until is not None and self.until < self.from_:
             raise ValueError(f"until: expected >= from ({self.from_})")
@@ -77,6 +80,8 @@ class Timing(Strict):
         """Whether this event is due at `step`."""
         if self.step is not None:
             return step == self.step
+        if self.every is None:  # built in Python without a timing: applied directly, never scheduled
+            return False
         if step < self.from_ or (self.until is not None and step > self.until):
             return False
         return (step - self.from_) % self.every == 0  # type: ignore[operator]
@@ -93,7 +98,7 @@ class Spawn(Timing):
 
     @model_validator(mode="after")
     def _once(self) -> Spawn:
-        if self.step is None:
+        if self.every is not None:
             raise ValueError("expected step = N (an organism is planted once; every = N would plant its name again)")
         return self
 

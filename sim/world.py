@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -239,6 +240,47 @@ class World:
             self._buffers.reverse()
             self._nonzero_rows.reverse()
             self.step_count += 1
+
+    def apply(self, event: Any, number: int = 0) -> dict[str, Any]:
+        """Apply a scenario event (`sim.scenario`: `CutCircle`, `Move`, ...) now; returns its effect.
+
+        `number` tells apart the random draws (noise, kill fractions) of events of one step.
+        """
+        from sim.events import apply  # events act on worlds: imported here, not at module level
+
+        return apply(self, event, number)
+
+    def cut(self, center: Sequence[int], radius: float, organism: str | None = None) -> int:
+        """Kill every cell of a disc (only `organism`'s, if given); returns the cells killed."""
+        from sim.scenario import CutCircle
+
+        return self.apply(CutCircle(center=tuple(center), radius=radius, organism=organism))["killed"]
+
+    def move(self, organism: str, by: Sequence[int] | None = None, to: Sequence[int] | None = None) -> int:
+        """Translate an organism's cells by ``(dy, dx)`` or so its centroid lands at `to`; returns
+        the cells moved."""
+        from sim.scenario import Move
+
+        return self.apply(Move(organism=organism, by=None if by is None else tuple(by),
+                               to=None if to is None else tuple(to)))["moved"]
+
+    def render(self, view: str = "rgb", zoom: int = 1) -> np.ndarray:
+        """The world as an ``(H * zoom, W * zoom, 3)`` uint8 image in a `sim.render` view."""
+        from sim.render import layers_from_state, render
+
+        identity = max(rule.spec.identity_channels for rule in self.rules.values())
+        image = render(layers_from_state(self.state_view(), self.owner, identity), view)
+        return np.repeat(np.repeat(image, zoom, axis=0), zoom, axis=1)
+
+    def _repr_png_(self) -> bytes:
+        """The RGB view as PNG: a world shows itself in Jupyter."""
+        import io
+
+        from PIL import Image
+
+        buffer = io.BytesIO()
+        Image.fromarray(self.render(zoom=max(1, 256 // max(self.height, self.width)))).save(buffer, "PNG")
+        return buffer.getvalue()
 
     def _position(self, name: str, at: Sequence[int]) -> tuple[int, int]:
         try:

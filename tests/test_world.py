@@ -221,3 +221,34 @@ def test_rows_in_use_cover_every_non_zero_row():
     used = world.rows_in_use().astype(bool)
     assert (world.state_view().any(axis=(1, 2)) <= used).all()
     assert used.sum() < 25 and not used[30:].any()  # and the rows far from life are skipped
+
+
+def test_world_methods_match_the_events_they_stand_for():
+    from sim.events import apply
+    from sim.scenario import CutCircle, Move
+
+    def grown() -> World:
+        world = World(30, 40, species={"g": grower()}, seed=3)
+        world.spawn("a", "g", (15, 12))
+        world.spawn("b", "g", (15, 28))
+        world.step(5)
+        return world
+
+    by_method, by_event = grown(), grown()
+    killed = by_method.cut((15, 12), 3, organism="a")
+    assert killed == apply(by_event, CutCircle(step=5, center=(15, 12), radius=3, organism="a"))["killed"] > 0
+    assert by_method.move("b", by=(2, -1)) == apply(by_event, Move(step=5, organism="b", by=(2, -1)))["moved"] > 0
+    np.testing.assert_array_equal(by_method.state, by_event.state)
+    np.testing.assert_array_equal(by_method.owner, by_event.owner)
+    image = by_method.render("owner", zoom=3)
+    assert image.shape == (90, 120, 3) and image.dtype == np.uint8
+    y, x = np.argwhere(by_method.owner > 0)[0]
+    assert by_method.owner[0, 0] == 0 and (image[3 * y, 3 * x] != image[0, 0]).any()  # owned vs empty
+    assert by_method._repr_png_().startswith(b"\x89PNG")
+
+
+def test_python_events_need_no_timing_but_file_events_do():
+    from sim.scenario import CutCircle
+
+    now = CutCircle(center=(1, 1), radius=2.0)
+    assert now.step is None and not now.happens_at(0) and not now.happens_at(7)
