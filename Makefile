@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench lint clean
+.PHONY: run test bench docs lint clean
 
 $(STAMP): setup.cfg pyproject.toml
 	python3 -m venv $(VENV)
@@ -18,6 +18,9 @@ run: $(STAMP)
 
 bench: $(STAMP)
 	$(VENV)/bin/nca-world bench
+
+docs: $(STAMP)  # the API reference from the docstrings, into docs/api/ (open docs/api/index.html)
+	$(VENV)/bin/pdoc -o docs/api sim agents
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
