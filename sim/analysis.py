@@ -223,6 +223,15 @@ class _Context:
                 self.seed_cells.setdefault(organism.index, organism.seed_cell)
                 self.spawn_steps.setdefault(organism.index, organism.spawn_step)
                 identity.setdefault(organism.index, list(organism.identity) or None)
+        by_name = {name: index for index, name in self.names.items()}
+        for r in self.events:  # takeovers: new organisms made of another's cells
+            if r["event"]["kind"] == "convert":
+                index, source = r["effect"]["index"], by_name.get(r["event"]["organism"])
+                self.names[index], self.species[index] = r["event"]["name"], r["event"]["species"]
+                self.seed_cells[index] = self.seed_cells.get(source, (0, 0))
+                self.spawn_steps[index] = int(r["step"])
+                identity[index] = r["event"].get("identity")
+                by_name[r["event"]["name"]] = index
         self.identity = {k: (np.atleast_1d(np.asarray(v, np.float32)) if v is not None else None)
                          for k, v in identity.items()}
         self.channels = recording.channels

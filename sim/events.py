@@ -16,6 +16,7 @@ from pydantic import TypeAdapter
 
 from sim.metrics import body_on_torus, minimum_image
 from sim.scenario import (
+    Convert,
     CutCircle,
     CutLine,
     CutRect,
@@ -103,6 +104,20 @@ def cut_mask(event: Any, height: int, width: int, wrap: bool) -> np.ndarray | No
     return None
 
 
+def convert(world: World, event: Convert, number: int) -> tuple[int, int]:
+    """Apply a takeover; returns the new organism's number and how many cells it took."""
+    wrap = world.boundary == "wrap"
+    if event.fraction is not None:
+        cells = event_rng(world, number).random((world.height, world.width)) < event.fraction
+    elif event.center is not None:
+        cells = circle_mask(world.height, world.width, event.center, event.radius, wrap)  # type: ignore[arg-type]
+    else:
+        cells = rect_mask(world.height, world.width, event.top_left, event.size, wrap)  # type: ignore[arg-type]
+    organism, taken = world.convert(event.organism, event.name, event.species, cells,  # type: ignore[arg-type]
+                                    event.identity)
+    return organism.index, taken
+
+
 def translate(world: World, name: str, offset: tuple[int, int]) -> int:
     """Move organism `name`'s cells by `offset`: source cleared, destination overwritten; cells
     leaving the grid are dropped (zero boundary) or wrap (torus). Returns cells moved."""
@@ -177,6 +192,8 @@ def apply(world: World, event: Any, number: int = 0) -> dict[str, Any]:
         record["moved"] = translate(world, event.organism, offset)  # type: ignore[arg-type]
     elif isinstance(event, SetIdentity):
         world.set_identity(event.organism, event.identity)  # type: ignore[arg-type]
+    elif isinstance(event, Convert):
+        record["index"], record["converted"] = convert(world, event, number)
     elif isinstance(event, Remove):
         record["killed"] = kill(world, world.mask(event.organism))  # type: ignore[arg-type]
     else:

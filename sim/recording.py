@@ -110,11 +110,12 @@ class Recording:
         return table
 
     def organisms_at_end(self) -> list[dict[str, Any]]:
-        """The organism table of the last keyframe plus organisms spawned after it."""
+        """The organism table of the last keyframe plus organisms spawned (or converted) after it."""
         keyed = json.loads(self.file["keyframes/organisms"][-1]) if len(self.keyframe_steps) else []
         known = {o["name"] for o in keyed}
         spawned = [{"index": r["effect"]["index"], "name": r["event"]["name"], "species": r["event"]["species"]}
-                   for r in self.events if r["event"]["kind"] == "spawn" and r["event"]["name"] not in known]
+                   for r in self.events if r["event"]["kind"] in ("spawn", "convert")
+                   and r["event"]["name"] not in known]
         return keyed + spawned
 
     @property

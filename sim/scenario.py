@@ -184,11 +184,44 @@ class Remove(Timing):
         return self
 
 
+class Convert(Timing):
+    """Takeover: the cells of `organism` in a region (a disc, a rectangle) or a random `fraction`
+    of them become a new organism `name` of `species`, keeping their state and running that
+    species' rule from now on (the adversarial reprogramming of Randazzo et al., Distill 2021)."""
+
+    kind: Literal["convert"] = "convert"
+    name: str = Field(min_length=1)
+    species: str
+    center: Position | None = None
+    radius: float | None = Field(None, gt=0)
+    top_left: Position | None = None
+    size: tuple[Annotated[int, Field(ge=1)], Annotated[int, Field(ge=1)]] | None = None
+    fraction: float | None = Field(None, gt=0, le=1)
+    identity: list[float] | float | None = None
+
+    @model_validator(mode="after")
+    def _one_region(self) -> Convert:
+        if self.organism is None:
+            raise ValueError("organism: convert needs the organism whose cells are taken over")
+        if self.every is not None:
+            raise ValueError("expected step = N (a new organism is named once)")
+        regions = [self.center is not None or self.radius is not None,
+                   self.top_left is not None or self.size is not None, self.fraction is not None]
+        if sum(regions) != 1:
+            raise ValueError("expected exactly one region: center and radius, top_left and size, or fraction")
+        if regions[0] and (self.center is None or self.radius is None):
+            raise ValueError("expected both center and radius")
+        if regions[1] and (self.top_left is None or self.size is None):
+            raise ValueError("expected both top_left and size")
+        return self
+
+
 Event = Annotated[
-    Spawn | CutCircle | CutRect | CutLine | Noise | KillFraction | Move | SetIdentity | Remove,
+    Spawn | CutCircle | CutRect | CutLine | Noise | KillFraction | Move | SetIdentity | Remove | Convert,
     Field(discriminator="kind"),
 ]
-EVENT_TYPES = (Spawn, CutCircle, CutRect, CutLine, Noise, KillFraction, Move, SetIdentity, Remove)
+EVENT_TYPES = (Spawn, CutCircle, CutRect, CutLine, Noise, KillFraction, Move, SetIdentity, Remove, Convert)
+NEW_ORGANISMS = (Spawn, Convert)  # events that name a new organism
 
 
 class RunSection(Strict):
@@ -223,13 +256,14 @@ class ScenarioFile(Strict):
     def _cross_checks(self) -> ScenarioFile:
         species = [s.name for s in self.species]
         _unique("species", species)
-        names = [o.name for o in self.organisms] + [e.name for e in self.events if isinstance(e, Spawn)]
+        names = [o.name for o in self.organisms] + [e.name for e in self.events if isinstance(e, NEW_ORGANISMS)]
         _unique("organisms", names)
         for where, item in [*(("organisms", o) for o in self.organisms),
-                            *(("events", e) for e in self.events if isinstance(e, Spawn))]:
+                            *(("events", e) for e in self.events if isinstance(e, NEW_ORGANISMS))]:
             if item.species not in species:
                 raise ValueError(f"{where}.{item.name}.species: expected one of {species}, got {item.species!r}")
-            _inside(f"{where}.{item.name}.position", item.position, self.world)
+            if not isinstance(item, Convert):
+                _inside(f"{where}.{item.name}.position", item.position, self.world)
         planted = self.spawn_steps()
         for index, event in enumerate(self.events):
             if event.organism is not None and event.organism not in names:
@@ -253,7 +287,7 @@ class ScenarioFile(Strict):
         """Per organism name: the step it is planted at and the index of its spawn event (-1 for
         ``[[organisms]]`` entries, which are planted before the step's events)."""
         steps = {o.name: (o.spawn_step, -1) for o in self.organisms}
-        steps.update({e.name: (first_step(e), i) for i, e in enumerate(self.events) if isinstance(e, Spawn)})
+        steps.update({e.name: (first_step(e), i) for i, e in enumerate(self.events) if isinstance(e, NEW_ORGANISMS)})
         return steps
 
 
@@ -267,7 +301,7 @@ def likely_mistakes(file: ScenarioFile) -> list[str]:
         if step > steps:
             found.append(f"{where}: {name!r} is planted at step {step}, after the run's last step ({steps})")
     for index, event in enumerate(file.events):
-        if not isinstance(event, Spawn) and first_step(event) > steps:
+        if not isinstance(event, NEW_ORGANISMS) and first_step(event) > steps:
             found.append(f"events.{index}: happens first at step {first_step(event)}, after the run's last "
                          f"step ({steps}): it never happens")
         if isinstance(event, CutRect | CutLine) and not _touches_grid(event, height, width):
@@ -414,11 +448,11 @@ def _resolved(file: ScenarioFile, text: str, path: Path, rules: dict[str, Rule])
                             f"got {channels}")
     channel_count = next(iter(channels.values()))
     species_of = {o.name: o.species for o in file.organisms}
-    species_of.update({e.name: e.species for e in file.events if isinstance(e, Spawn)})
+    species_of.update({e.name: e.species for e in file.events if isinstance(e, NEW_ORGANISMS)})
     for index, event in enumerate(file.events):
         if isinstance(event, Noise) and event.channels:
             _check_channels(path, f"events.{index}.channels", event.channels, channel_count)
-        if isinstance(event, Spawn):
+        if isinstance(event, NEW_ORGANISMS):
             _check_identity(path, f"events.{index}.identity", event.identity,
                             rules[event.species].spec.identity_channels)
         if isinstance(event, SetIdentity):

@@ -188,6 +188,28 @@ class World:
         self.owner[y, x] = organism.index
         return organism
 
+    def convert(self, source: str, name: str, species: str, cells: np.ndarray,
+                identity: Sequence[float] | float | None = None) -> tuple[Organism, int]:
+        """Takeover: `source`'s cells where `cells` ``(H, W)`` is true become the new organism
+        `name` of `species`, keeping their state (a frozen identity is written into them). The new
+        organism exists even when no cell is converted. Returns it and the cells converted."""
+        if any(o.name == name for o in self.organisms):
+            raise WorldError(f"organism {name!r}: the name is already taken")
+        if species not in self.rules:
+            raise WorldError(f"organism {name!r}: unknown species {species!r} (have {self._species_names})")
+        taken = cells & (self.owner == self.organism(source).index)
+        spec = self.rules[species].spec
+        values = _identity_values(name, identity, spec.identity_channels)
+        ys, xs = np.nonzero(taken)
+        where = (int(ys.mean()), int(xs.mean())) if len(ys) else self.organism(source).position
+        organism = Organism(len(self.organisms) + 1, name, species, tuple(float(v) for v in values), where,
+                            self.step_count)
+        self._register(organism)
+        self.owner[taken] = organism.index
+        if spec.identity_mode == "frozen" and spec.identity_channels:
+            self.state[taken, spec.identity_slice] = values
+        return organism, len(ys)
+
     def _register(self, organism: Organism) -> None:
         """Append `organism` to the organism table and the core's per-organism arrays."""
         spec = self.rules[organism.species].spec
