@@ -79,6 +79,27 @@ class Analysis:
     events: list[dict]
     wrap: bool = False  # the world was a torus
 
+    @property
+    def takeovers(self) -> pd.DataFrame:
+        """Per `convert` event and frame from it on: the cells of the organism taken from (`source`)
+        and of the intruder, and the intruder's share of their sum (NaN once both are gone)."""
+        by_name = {name: index for index, name in self.names.items()}
+        rows = []
+        cells = self.organisms.pivot_table(index="step", columns="organism", values="alive", aggfunc="first")
+        for record in self.events:
+            if record["event"]["kind"] != "convert":
+                continue
+            source, intruder = by_name[record["event"]["organism"]], record["effect"]["index"]
+            for step in cells.index[cells.index >= record["step"]]:
+                a = cells.at[step, source] if source in cells.columns else np.nan
+                b = cells.at[step, intruder] if intruder in cells.columns else np.nan
+                a, b = (0.0 if pd.isna(a) else float(a)), (0.0 if pd.isna(b) else float(b))
+                rows.append({"convert_step": record["step"], "source": self.names[source],
+                             "intruder": self.names[intruder], "step": int(step), "source_cells": a,
+                             "intruder_cells": b, "intruder_share": b / (a + b) if a + b else np.nan})
+        columns = ["convert_step", "source", "intruder", "step", "source_cells", "intruder_cells", "intruder_share"]
+        return pd.DataFrame(rows, columns=columns)
+
     def summary(self) -> str:
         """A few lines for the terminal."""
         if self.organisms.empty:

@@ -78,7 +78,7 @@ def write_tables(analysis: Analysis, folder: Path) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     parquet = importlib.util.find_spec("pyarrow") is not None
-    for name in ("organisms", "contacts", "paper", "regeneration"):
+    for name in ("organisms", "contacts", "paper", "regeneration", "takeovers"):
         table = getattr(analysis, name)
         written.append(folder / f"{name}.csv")
         table.to_csv(written[-1], index=False)

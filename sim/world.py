@@ -201,7 +201,7 @@ class World:
         spec = self.rules[species].spec
         values = _identity_values(name, identity, spec.identity_channels)
         ys, xs = np.nonzero(taken)
-        where = (int(ys.mean()), int(xs.mean())) if len(ys) else self.organism(source).position
+        where = (int(ys.mean()), int(xs.mean())) if len(ys) else self.organism(source).seed_cell
         organism = Organism(len(self.organisms) + 1, name, species, tuple(float(v) for v in values), where,
                             self.step_count)
         self._register(organism)

@@ -62,8 +62,17 @@ def test_a_convert_event_runs_records_and_forks_exactly(scenario_dir):
         final_state = recording.keyframe(len(recording.keyframe_steps) - 1)
         from sim.analysis import analyze
 
-        table = analyze(recording).organisms
+        analysis = analyze(recording)
+        table = analysis.organisms
         taken = table[table.organism == 3]
+        shares = analysis.takeovers
+        at_convert = shares[shares.step == 8].iloc[0]
+        assert (at_convert.source, at_convert.intruder) == ("a", "taken")
+        a_cells = int(table[(table.organism == 1) & (table.step == 8)].alive.iloc[0])
+        assert at_convert.intruder_cells == record["effect"]["converted"] and at_convert.source_cells == a_cells
+        converted = record["effect"]["converted"]
+        assert at_convert.intruder_share == pytest.approx(converted / (a_cells + converted))
+        assert shares.step.min() == 8
         assert taken[taken.step < 8].alive.isna().all()  # not there before the takeover
         assert int(taken[taken.step == 8].alive.iloc[0]) == record["effect"]["converted"]
     summary = fork(scenario_dir / "out.h5", 10, None, out=scenario_dir / "forked.h5")
@@ -88,6 +97,13 @@ def test_malformed_convert_events_are_refused(scenario_dir, fields, message):
     (scenario_dir / "bad.toml").write_text(text)
     with pytest.raises(ScenarioError, match=message):
         load_scenario(scenario_dir / "bad.toml")
+
+
+def test_a_convert_that_takes_no_cell_still_names_the_new_organism():
+    world = World(20, 20, species={"grow": grower(), "still": still()}, seed=1)
+    world.spawn("a", "grow", (10, 10))
+    organism, taken = world.convert("a", "t", "still", np.zeros((20, 20), bool))
+    assert taken == 0 and organism.seed_cell == (10, 10) and world.organism("t").index == 2
 
 
 def test_convert_built_in_python_applies_now():
