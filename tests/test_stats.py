@@ -130,3 +130,44 @@ def test_runs_against_their_controls_by_hand():
     assert a.p == pytest.approx(2 / 32)
     # B: W- = 2; sign patterns with a rank sum <= 2: {}, {1}, {2}: p = 2 * 3 / 32
     assert b.statistic == 2.0 and b.p == pytest.approx(6 / 32)
+
+
+def test_fisher_exact_with_breakdowns_in_both_groups_by_hand():
+    table = pd.DataFrame({"variant": ["A"] * 4 + ["B"] * 4,
+                          "broken": [True, True, True, False, True, False, False, False]})
+    (f,) = fisher_breakdowns(table, "variant", "broken")
+    # [[3, 1], [1, 3]]: margins 4/4 x 4/4, P(a) = C(4,a) C(4,4-a) / 70 = 1, 16, 36, 16, 1 (/70);
+    # observed a = 3 (16/70): as or less likely are a = 0, 1, 3, 4 -> 34/70; odds ratio 3*3 / (1*1)
+    assert (f.broken_first, f.broken_second) == (3, 1)
+    assert f.p == pytest.approx(34 / 70) and f.odds_ratio == pytest.approx(9.0)
+
+
+def test_holm_at_its_edges():
+    adjusted, significant = holm([])
+    assert adjusted.size == 0 and significant.size == 0 and significant.dtype == bool
+    adjusted, significant = holm([0.025, 0.5])  # 2 x 0.025 = 0.05 exactly: significant at 0.05
+    assert adjusted.tolist() == [0.05, 0.5] and significant.tolist() == [True, False]
+
+
+def test_an_empty_group_gives_no_comparison_and_no_interval():
+    assert all(np.isnan(bootstrap_ci(np.array([]), np.array([1.0, 2.0]))))
+    assert all(np.isnan(bootstrap_ci(np.array([1.0, 2.0]), np.array([]))))
+    table = groups(A=[1.0, 2.0, 3.0], B=[4.0, 5.0, 6.0])
+    table = pd.concat([table, pd.DataFrame({"variant": ["C", "C"], "err": [np.nan, np.nan]})])
+    pairs = compare_groups(table, "variant", "err", resamples=50)
+    assert [(c.first, c.second) for c in pairs] == [("A", "B")]  # C has no values: its pairs are left out
+    assert pairs[0].n_first == 3 and pairs[0].n_second == 3
+
+
+def test_single_values_are_compared_and_the_threshold_is_strict():
+    low, high = bootstrap_ci(np.array([3.0]), np.array([1.0, 2.0]), resamples=20)
+    assert (low, high) == (1.0, 1.0)  # one value above every other: A = 1 in every resample
+    assert bootstrap_ci(np.array([1.0, 2.0]), np.array([3.0]), resamples=20) == (0.0, 0.0)
+    adjusted, significant = holm([0.01])
+    assert adjusted.tolist() == [0.01] and significant.tolist() == [True]
+    table = groups(A=[3.0], B=[1.0, 2.0])
+    (pair,) = compare_groups(table, "variant", "err", resamples=20)
+    assert (pair.n_first, pair.n_second, pair.a) == (1, 2, 1.0)
+    # significant means p < alpha / pairs, strictly: at alpha = p exactly it is not
+    (at_p,) = compare_groups(table, "variant", "err", alpha=pair.p, resamples=20)
+    assert not at_p.significant

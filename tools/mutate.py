@@ -42,11 +42,13 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_TESTS = {
     # (tests/test_core.py adds the torch parity, at several minutes a mutant on a shared machine)
     "sim/core.py": ["tests/test_meeting.py", "tests/test_species_parity.py", "tests/test_world.py"],
-    "sim/events.py": ["tests/test_events.py"],
-    "sim/alignment.py": ["tests/test_analysis.py"],
-    "sim/metrics.py": ["tests/test_recorder.py", "tests/test_analysis.py"],
-    "sim/analysis.py": ["tests/test_analysis.py"],
-    "sim/stats.py": ["tests/test_sweep.py", "tests/test_analysis.py"],
+    "sim/events.py": ["tests/test_events.py", "tests/test_convert.py"],
+    "sim/alignment.py": ["tests/test_analysis_alignment.py", "tests/test_analysis.py"],
+    "sim/metrics.py": ["tests/test_torus_metrics.py", "tests/test_recorder.py"],
+    "sim/analysis.py": ["tests/test_analysis.py", "tests/test_torus_analysis.py"],
+    "sim/stats.py": ["tests/test_stats.py", "tests/test_report.py"],
+    "sim/study_measures.py": ["tests/test_study_measures.py"],
+    "sim/stability.py": ["tests/test_stability.py"],
     "agents/train.py": ["tests/test_train.py"],
 }
 
