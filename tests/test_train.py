@@ -212,6 +212,7 @@ def test_conditional_digits_one_hot_identity(tmp_path):
     assert trainer.targets.shape == (3, 12, 12, 4)
     identity, classes = trainer.draw_identities(50)
     assert torch.equal(identity, torch.eye(3)[classes])
+    assert set(classes.tolist()) == {0, 1, 2}  # every class is drawn (P(one missing in 50) < 1e-8)
     assert not torch.equal(trainer.targets[0], trainer.targets[1])
     trainer.step()
 
@@ -415,3 +416,17 @@ def test_prepare_batch_reseeds_the_highest_loss_sample(tmp_path):
     assert index.tolist() == drawn.tolist()
     reseeded = [i for i in range(len(index)) if (states[i, ..., 3] > 0).sum() == 1]
     assert reseeded == [2]
+
+
+def test_a_damage_hole_is_the_disc_drawn_from_the_rng(tmp_path):
+    trainer = Trainer(load_training_file(tiny(tmp_path)), tmp_path)
+    trainer.rng = np.random.default_rng(17)  # centre (0.35, -0.34), radius 0.27: off both diagonals
+    expected_rng = np.random.default_rng(17)
+    centre = expected_rng.uniform(-0.5, 0.5, (1, 2))[0]  # (x, y) in [-1, 1] grid coordinates
+    radius = expected_rng.uniform(0.1, 0.4, 1)[0]
+    cut = trainer.damage(torch.ones(1, trainer.size, trainer.size, 8))[0, ..., 3].numpy()
+    coordinate = np.linspace(-1.0, 1.0, trainer.size)
+    rows, columns = np.meshgrid(coordinate, coordinate, indexing="ij")
+    hole = (columns - centre[0]) ** 2 + (rows - centre[1]) ** 2 < radius**2
+    assert hole.any() and not hole.all()
+    np.testing.assert_array_equal(cut == 0, hole)  # x is the column, y the row; the disc is centred there
