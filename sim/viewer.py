@@ -460,13 +460,17 @@ class Viewer:
         self.surface.blit(box, (0, 0))
 
     def screenshot(self, path: Path | None = None) -> Path:
-        """Save the current grid view (without the status line) as a PNG."""
+        """Save the window as it is drawn (the grid at the window's zoom, the status line with the
+        organisms' names, the timeline of a replay) as a PNG; an existing file is never replaced."""
         if path is None:
             self.screenshot_dir.mkdir(parents=True, exist_ok=True)
             path = self.screenshot_dir / f"nca-world-step{self.source.step:06d}.png"
-        image = render(self.source.layers(), self.state.view, self.state.hidden_channel)
-        surface = self.pygame.surfarray.make_surface(np.ascontiguousarray(image.transpose(1, 0, 2)))
-        self.pygame.image.save(surface, str(path))
+            number = 2
+            while path.exists():
+                path = self.screenshot_dir / f"nca-world-step{self.source.step:06d}-{number}.png"
+                number += 1
+        self.draw()
+        self.pygame.image.save(self.surface, str(path))
         return path
 
     # ------------------------------------------------------------------ loop

@@ -100,9 +100,17 @@ def test_view_switching_and_a_screenshot_in_organism_colours(live, scenario_dir)
     assert len(shots) == 1
     image = np.asarray(Image.open(shots[0]).convert("RGB"))
     owner = live.source.world.owner
-    assert image.shape[:2] == owner.shape
-    assert (image[owner == 1] == organism_colour(1)).all()
-    assert (image[owner == 0] == (255, 255, 255)).all()
+    height, width = owner.shape
+    assert image.shape[:2] == live.surface.get_size()[::-1]  # the whole window: grid and status line
+    assert image.shape[0] > height * ZOOM and image.shape[1] == width * ZOOM
+    grid = image[: height * ZOOM : ZOOM, ::ZOOM]  # one pixel per cell
+    assert (grid[owner == 1] == organism_colour(1)).all()
+    assert (grid[owner == 0] == (255, 255, 255)).all()
+    status = image[height * ZOOM :]
+    assert (status != status[0, 0]).any(2).sum() > 50  # the status line has text
+    key(pygame.K_F12)
+    live.run(max_frames=1)
+    assert len(list(scenario_dir.glob("nca-world-step*.png"))) == 2  # a second shot of a step: a new file
 
 
 def test_a_recorded_live_session_replays_to_the_same_state(live, scenario_dir):
