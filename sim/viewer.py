@@ -38,7 +38,7 @@ IDENTITY_CHOICES = (1.0, 0.5, 0.0)
 HELP = [
     "space pause   . step   , back (replay)   + - speed   v view   [ ] hidden channel",
     "left-drag cut (wheel: radius)   right-drag move organism   1-9 species   i identity   s seed",
-    "r record (live)   F12 screenshot   h help   q quit",
+    "r record (live)   l names on/off   F12 screenshot   h help   q quit",
 ]
 
 
@@ -164,6 +164,7 @@ class ViewState:
     species: int = 0
     identity: int = 0
     help: bool = False
+    labels: bool = True  # organism names at their centroids
     cutting: bool = False
     moving: str | None = None
     move_anchor: tuple[int, int] = (0, 0)
@@ -291,6 +292,8 @@ class Viewer:
             s.hidden_channel = hidden[(position + (1 if text == "]" else -1)) % len(hidden)]
         elif key == pg.K_h:
             s.help = not s.help
+        elif key == pg.K_l:
+            s.labels = not s.labels
         elif key == pg.K_F12:
             self.say(f"saved {self.screenshot()}")
         elif isinstance(source, LiveSource):
@@ -409,6 +412,8 @@ class Viewer:
             y, x, radius, _ = s.last_cut
             centre = (int((x + 0.5) * self.zoom), int((y + 0.5) * self.zoom))
             pg.draw.circle(self.surface, (200, 0, 0), centre, max(1, int(radius * self.zoom)), 1)
+        if s.labels:
+            self._labels(layers.owner)
         self._status()
         if isinstance(self.source, ReplaySource):
             self._timeline()
@@ -419,6 +424,22 @@ class Viewer:
             pg.display.flip()
             return None
         return np.ascontiguousarray(pg.surfarray.array3d(self.surface).transpose(1, 0, 2))
+
+    def _labels(self, owner: np.ndarray) -> None:
+        """Each living organism's name at its centroid (one pass over the owner map)."""
+        organisms = [(index, name) for index, name, cells in self.source.organisms() if cells]
+        if not organisms:
+            return
+        ys, xs = np.indices(owner.shape)
+        size = max(index for index, _ in organisms) + 1
+        counts = np.bincount(owner.ravel(), minlength=size)
+        mean_y = np.bincount(owner.ravel(), weights=ys.ravel(), minlength=size)
+        mean_x = np.bincount(owner.ravel(), weights=xs.ravel(), minlength=size)
+        for index, name in organisms:
+            x = (mean_x[index] / counts[index] + 0.5) * self.zoom
+            y = (mean_y[index] / counts[index] + 0.5) * self.zoom
+            text = self.font.render(name, True, (0, 0, 0), (255, 255, 255))
+            self.surface.blit(text, text.get_rect(center=(int(x), int(y))))
 
     def _status(self) -> None:
         pg, s = self.pygame, self.state

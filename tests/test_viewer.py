@@ -94,6 +94,7 @@ def test_view_switching_and_a_screenshot_in_organism_colours(live, scenario_dir)
     key(pygame.K_v, "v")  # alpha -> owner
     live.run(max_frames=1)
     assert live.state.view == "owner"
+    live.state.labels = False  # names would cover cells of the grid checked below
     key(pygame.K_F12)
     live.run(max_frames=1)
     shots = list(scenario_dir.glob("nca-world-step*.png"))
@@ -199,3 +200,22 @@ def test_view_refuses_an_existing_record_to_before_opening(scenario_dir, capsys)
     (scenario_dir / "kept.h5").write_text("kept")
     assert main(["view", str(scenario_dir / "base.toml"), "--record-to", str(scenario_dir / "kept.h5")]) == 2
     assert "--record-to: expected a new file" in capsys.readouterr().err
+
+
+def test_names_are_drawn_at_the_organisms_and_l_hides_them(scenario_dir):
+    scenario = load_scenario(scenario_dir / "base.toml")
+    source = LiveSource(Run(scenario, build_world(scenario), None))
+    source.advance(10)
+    viewer = Viewer(source, zoom=ZOOM, render_mode="rgb_array")
+    labelled = viewer.draw()
+    viewer.handle(pygame.event.Event(pygame.KEYDOWN, key=pygame.K_l, unicode="l", mod=0))
+    plain = viewer.draw()
+    viewer.close()
+    height = 48 * ZOOM
+    changed = (labelled[:height] != plain[:height]).any(axis=2)
+    ys, xs = np.nonzero(changed)
+    assert len(ys) > 20  # text drawn, and only where names are: around a (16, 16) and b (32, 48)
+    near_a = (np.abs(ys / ZOOM - 16) < 6) & (np.abs(xs / ZOOM - 16) < 10)
+    near_b = (np.abs(ys / ZOOM - 32) < 6) & (np.abs(xs / ZOOM - 48) < 10)
+    assert near_a.any() and near_b.any() and (near_a | near_b).all()
+    assert viewer.state.labels is False
