@@ -33,6 +33,7 @@ class Layers:
     identity: np.ndarray | None  # (H, W, K)
     owner: np.ndarray
     hidden: dict[int, np.ndarray]  # channel number -> (H, W)
+    without_identity: frozenset[int] = frozenset()  # organisms whose species has no identity channel
 
     def views(self) -> list[str]:
         """The views these layers can show."""
@@ -77,17 +78,27 @@ def grey(values: np.ndarray, low: float = 0.0, high: float = 1.0) -> np.ndarray:
     return _bytes(np.repeat(scaled[..., None], 3, axis=2))
 
 
-def identity_colours(identity: np.ndarray, owner: np.ndarray) -> np.ndarray:
-    """Identity channels in colour: one channel as a blue (0) to red (1) ramp, two or three as RGB;
-    cells nobody owns are white."""
+IDENTITY_ABSENT = (170, 170, 170)  # cells of species without identity channels, in the identity view
+
+
+def identity_ramp(values: np.ndarray) -> np.ndarray:
+    """One identity channel's colours: blue (0) through green (0.5) to red (1), as ``(..., 3)`` floats."""
+    v = np.clip(np.asarray(values, np.float32), 0.0, 1.0)
+    return np.stack([v, 0.2 + 0.6 * (1 - np.abs(2 * v - 1)), 1.0 - v], axis=-1)
+
+
+def identity_colours(identity: np.ndarray, owner: np.ndarray, without: frozenset[int] = frozenset()) -> np.ndarray:
+    """Identity channels in colour: one channel as `identity_ramp`, two or three as RGB; cells
+    nobody owns are white, cells of organisms in `without` (no identity channel) grey."""
     k = identity.shape[2]
     if k == 1:
-        v = np.clip(identity[..., 0], 0.0, 1.0)
-        colour = np.stack([v, 0.2 + 0.6 * (1 - np.abs(2 * v - 1)), 1.0 - v], axis=2)
+        colour = identity_ramp(identity[..., 0])
     else:
         colour = np.zeros((*identity.shape[:2], 3), np.float32)
         colour[..., : min(k, 3)] = identity[..., :3]
     image = _bytes(colour)
+    if without:
+        image[np.isin(owner, list(without))] = IDENTITY_ABSENT
     image[owner == 0] = BACKGROUND
     return image
 
@@ -106,7 +117,7 @@ def render(layers: Layers, view: str = "rgb", hidden_channel: int | None = None)
     if view == "alpha" and layers.rgba is not None:
         return grey(1.0 - layers.rgba[..., 3])
     if view == "identity" and layers.identity is not None:
-        return identity_colours(layers.identity, layers.owner)
+        return identity_colours(layers.identity, layers.owner, layers.without_identity)
     if view == "owner":
         return owner_colours(layers.owner)
     if view == "hidden" and layers.hidden:

@@ -13,6 +13,7 @@ in a replay, click or drag the timeline to seek.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import time
@@ -25,7 +26,15 @@ import numpy as np
 from agents.errors import NcaWorldError
 from sim.recorder import Recorder, recorded_channels
 from sim.recording import Recording
-from sim.render import Layers, layers_from_frame, layers_from_state, organism_colour, render
+from sim.render import (
+    IDENTITY_ABSENT,
+    Layers,
+    identity_ramp,
+    layers_from_frame,
+    layers_from_state,
+    organism_colour,
+    render,
+)
 from sim.runner import Run
 from sim.scenario import CutCircle, Move, Spawn
 
@@ -59,7 +68,10 @@ class LiveSource:
 
     def layers(self) -> Layers:
         identity = max((r.spec.identity_channels for r in self.world.rules.values()), default=0)
-        return layers_from_state(self.world.state_view(), self.world.owner, identity)
+        without = frozenset(o.index for o in self.world.organisms
+                            if not self.world.rules[o.species].spec.identity_channels)
+        return dataclasses.replace(layers_from_state(self.world.state_view(), self.world.owner, identity),
+                                   without_identity=without)
 
     def organisms(self) -> list[tuple[int, str, int]]:
         counts = np.bincount(self.world.owner.ravel(), minlength=len(self.world.organisms) + 1)
@@ -114,6 +126,8 @@ class ReplaySource:
         self.state_channels = next(iter(models.values())).spec.channels
         self.identity_channels = max(rule.spec.identity_channels for rule in models.values())
         self._names = {o["index"]: o["name"] for o in recording.organisms_at_end()}
+        self._without_identity = frozenset(o["index"] for o in recording.organisms_at_end()
+                                           if not models[o["species"]].spec.identity_channels)
         self.event_steps = sorted({r["step"] for r in recording.events})
 
     @property
@@ -125,8 +139,9 @@ class ReplaySource:
 
     def layers(self) -> Layers:
         frame = self.recording_file.frame(self.index)
-        return layers_from_frame(frame, self.recording_file.channels, self.recording_file.owner(self.index),
-                                 self.state_channels, self.identity_channels)
+        layers = layers_from_frame(frame, self.recording_file.channels, self.recording_file.owner(self.index),
+                                   self.state_channels, self.identity_channels)
+        return dataclasses.replace(layers, without_identity=self._without_identity)
 
     def organisms(self) -> list[tuple[int, str, int]]:
         owner = self.recording_file.owner(self.index)
@@ -415,6 +430,8 @@ class Viewer:
         if s.labels:
             self._labels(layers.owner)
         self._status()
+        if s.view == "identity" and layers.identity is not None and layers.identity.shape[2] == 1:
+            self._identity_bar()
         if isinstance(self.source, ReplaySource):
             self._timeline()
         if s.help:
@@ -440,6 +457,24 @@ class Viewer:
             y = (mean_y[index] / counts[index] + 0.5) * self.zoom
             text = self.font.render(name, True, (0, 0, 0), (255, 255, 255))
             self.surface.blit(text, text.get_rect(center=(int(x), int(y))))
+
+    def _identity_bar(self) -> None:
+        """The identity view's colour scale (0 to 1) and the grey of species without identity, in a
+        box at the grid's top right corner."""
+        pg = self.pygame
+        room = self.surface.get_width()
+        width, top = max(20, min(120, room - 70)), 6
+        left = max(0, room - width - 64)
+        pg.draw.rect(self.surface, (255, 255, 255), (left - 4, top - 4, width + 64, 34))
+        pg.draw.rect(self.surface, (160, 160, 160), (left - 4, top - 4, width + 64, 34), 1)
+        ramp = identity_ramp(np.linspace(0.0, 1.0, width))
+        for x, colour in enumerate(np.rint(ramp * 255).astype(int)):
+            pg.draw.line(self.surface, tuple(colour), (left + x, top), (left + x, top + 10))
+        for value in (0.0, 0.5, 1.0):
+            text = self.font.render(f"{value:g}", True, (20, 20, 20))
+            self.surface.blit(text, (left + int(value * (width - 1)) - text.get_width() // 2, top + 12))
+        pg.draw.rect(self.surface, IDENTITY_ABSENT, (left + width + 10, top, 10, 10))
+        self.surface.blit(self.font.render("none", True, (20, 20, 20)), (left + width + 24, top - 2))
 
     def _status(self) -> None:
         pg, s = self.pygame, self.state

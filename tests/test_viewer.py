@@ -219,3 +219,32 @@ def test_names_are_drawn_at_the_organisms_and_l_hides_them(scenario_dir):
     near_b = (np.abs(ys / ZOOM - 32) < 6) & (np.abs(xs / ZOOM - 48) < 10)
     assert near_a.any() and near_b.any() and (near_a | near_b).all()
     assert viewer.state.labels is False
+
+
+def test_the_identity_view_greys_species_without_identity_and_shows_its_scale():
+    from agents.spec import Rule, RuleSpec
+    from sim.render import IDENTITY_ABSENT, identity_ramp, render
+    from sim.world import World
+
+    world = World(20, 30, species={"id": Rule.random(RuleSpec(channels=17, hidden=8, identity_channels=1), seed=1),
+                                   "plain": Rule.random(RuleSpec(channels=17, hidden=8), seed=2)}, seed=0)
+    world.spawn("marked", "id", (10, 8), identity=0.0)
+    world.spawn("unmarked", "plain", (10, 22))
+
+    class Still:  # a run frozen at the spawned state, with no recorder
+        def __init__(self) -> None:
+            self.world, self.recorder = world, None
+
+    source = LiveSource.__new__(LiveSource)
+    source.run = Still()
+    image = render(source.layers(), "identity")
+    assert tuple(image[10, 22]) == IDENTITY_ABSENT  # the species without identity is grey
+    assert tuple(image[10, 8]) == tuple(np.rint(identity_ramp(0.0) * 255).astype(int))  # identity 0: blue
+    assert tuple(image[0, 0]) == (255, 255, 255)
+    viewer = Viewer(source, zoom=ZOOM, render_mode="rgb_array")
+    viewer.state.view = "identity"
+    drawn = viewer.draw()
+    viewer.close()
+    status = drawn[:40]  # the scale's box at the top right
+    blue, red = np.rint(identity_ramp(0.0) * 255), np.rint(identity_ramp(1.0) * 255)
+    assert (status == blue).all(axis=2).sum() >= 10 and (status == red).all(axis=2).sum() >= 10  # the scale
