@@ -139,22 +139,52 @@ def plot_tracks(analysis: Analysis, recording: Recording, path: Path) -> Path:
     return path
 
 
+def montage_index(steps: np.ndarray, event_step: int, offset: int) -> int:
+    """The frame shown `offset` steps from an event: for a negative offset the last frame before
+    ``event_step + offset + 1`` (so "-1" is the true state before the event, whatever
+    ``record.every``), else the first frame at or after ``event_step + offset``."""
+    if offset < 0:
+        return int(np.clip(np.searchsorted(steps, event_step + offset, side="right") - 1, 0, len(steps) - 1))
+    return int(np.clip(np.searchsorted(steps, event_step + offset), 0, len(steps) - 1))
+
+
+def damaged_box(recording: Recording, indices: list[int], organisms: list[int], margin: int = 4) -> tuple[slice, slice]:
+    """The rows and columns holding `organisms`' cells in any of the frames `indices`, with a
+    margin (the whole grid when they hold none)."""
+    cells = np.zeros((recording.height, recording.width), bool)
+    for index in indices:
+        cells |= np.isin(recording.owner(index), organisms)
+    if not organisms or not cells.any():
+        return slice(None), slice(None)
+    rows, columns = np.nonzero(cells.any(axis=1))[0], np.nonzero(cells.any(axis=0))[0]
+    return (slice(max(0, rows[0] - margin), rows[-1] + margin + 1),
+            slice(max(0, columns[0] - margin), columns[-1] + margin + 1))
+
+
 def montage(analysis: Analysis, recording: Recording, path: Path,
             offsets: tuple[int, ...] = (-1, 0, 20, 50, 100)) -> Path | None:
-    """For each damage event, frames at these step offsets around it (one row per event)."""
+    """For each damage episode, frames at these step offsets around it (one row per event),
+    cropped to the organisms it damaged, rows and columns labelled."""
     plt = _pyplot()
-    damage = [r for r in analysis.events if r["event"]["kind"] in DAMAGE_KINDS]
-    if not damage or not len(recording):
+    episodes = analysis.regeneration.drop_duplicates(subset=["step", "kind"])
+    if episodes.empty or not len(recording):
         return None
-    steps = recording.steps
-    figure, axes = plt.subplots(len(damage), len(offsets), figsize=(2 * len(offsets), 2 * len(damage)), squeeze=False)
-    for row, record in enumerate(damage):
-        for column, offset in enumerate(offsets):
-            index = int(np.clip(np.searchsorted(steps, record["step"] + offset), 0, len(steps) - 1))
-            axes[row, column].imshow(frame_image(recording, index))
-            axes[row, column].set_title(f"{record['event']['kind']} {offset:+d}" if column == 0
-                                        else f"{offset:+d}", fontsize=8)
-            axes[row, column].set_axis_off()
+    steps = np.asarray(recording.steps)
+    figure, axes = plt.subplots(len(episodes), len(offsets), figsize=(2 * len(offsets), 2.2 * len(episodes)),
+                                squeeze=False)
+    for row, episode in enumerate(episodes.itertuples()):
+        damaged = sorted(int(k) for k in analysis.regeneration[analysis.regeneration.step == episode.step].organism)
+        indices = [montage_index(steps, int(episode.step), offset) for offset in offsets]
+        box = damaged_box(recording, indices, damaged)
+        names = ", ".join(analysis.names.get(k, str(k)) for k in damaged)
+        for column, (offset, index) in enumerate(zip(offsets, indices, strict=True)):
+            axis = axes[row, column]
+            axis.imshow(frame_image(recording, index)[box])
+            axis.set_xticks([])
+            axis.set_yticks([])
+            axis.set_title(f"{offset:+d} (step {int(steps[index])})", fontsize=8)
+            if column == 0:
+                axis.set_ylabel(f"{episode.kind} at {episode.step}\n{names}", fontsize=8)
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)

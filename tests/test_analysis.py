@@ -394,3 +394,13 @@ def test_gif_frames_last_one_over_fps_seconds_in_milliseconds(moving, tmp_path):
             gif.seek(index)
             durations.append(gif.info["duration"])
         assert durations == [100] * 4 and gif.info.get("loop") == 0  # imageio takes ms: was 1/fps, i.e. 0 ms
+
+
+def test_montage_frames_are_the_true_ones_around_an_event():
+    from sim.figures import montage_index
+
+    steps = np.arange(0, 400, 5)  # a frame every 5 steps; an event at step 250 shows in frame 250
+    assert steps[montage_index(steps, 250, -1)] == 245  # before: the last frame before the event
+    assert steps[montage_index(steps, 250, 0)] == 250
+    assert steps[montage_index(steps, 250, 22)] == 275  # the first frame at or after
+    assert steps[montage_index(steps, 3, -10)] == 0 and steps[montage_index(steps, 390, 50)] == 395  # clipped
