@@ -191,7 +191,7 @@ def _analyze(args: argparse.Namespace) -> None:
         written += [montage] if montage else []
         if video is not None:
             video.parent.mkdir(parents=True, exist_ok=True)
-            written.append(figures.export_video(recording, video, view=view))
+            written.append(figures.export_video(recording, video, view=view, scale=args.zoom))
     print(analysis.summary())
     print(f"wrote {len(written)} files to {out}/" + (f" and {video}" if video is not None else ""))
 
@@ -424,6 +424,7 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("recording", type=Path)
     analyze.add_argument("--out", type=Path, help="output folder (default: next to the recording)")
     analyze.add_argument("--rotations", action="store_true", help="also align the 4 right-angle rotations")
+    analyze.add_argument("--zoom", type=_count(1, 32), default=2, help="pixels per cell in --video (default 2)")
     analyze.add_argument("--video", type=Path,
                          help="also export the recording to this file (from the current folder): run.gif or run.mp4")
     analyze.add_argument("--view", choices=("rgb", "alpha", "identity", "owner", "hidden"),

@@ -191,9 +191,21 @@ def montage(analysis: Analysis, recording: Recording, path: Path,
     return path
 
 
+def with_step(image: np.ndarray, step: int) -> np.ndarray:
+    """`image` with a white band under it that reads ``step N``."""
+    from PIL import Image, ImageDraw
+
+    from sim.snapshot import font
+
+    band = Image.new("RGB", (image.shape[1], 16), (255, 255, 255))
+    ImageDraw.Draw(band).text((3, 2), f"step {step}", fill=(20, 20, 20), font=font(11))
+    return np.concatenate([image, np.asarray(band)], axis=0)
+
+
 def export_video(recording: Recording, path: Path, view: str = "rgb", fps: int = 30, every: int = 1,
                  scale: int = 2) -> Path:
-    """The recording as a GIF or MP4 (by the file's suffix, `VIDEO_SUFFIXES`) in any viewer view.
+    """The recording as a GIF or MP4 (by the file's suffix, `VIDEO_SUFFIXES`) in any viewer view,
+    each frame `scale` pixels per cell with its step counter under it.
 
     A GIF's frames last ``1000 / fps`` ms (imageio's Pillow writer takes milliseconds; GIF stores
     hundredths of a second) and it loops.
@@ -205,6 +217,7 @@ def export_video(recording: Recording, path: Path, view: str = "rgb", fps: int =
     try:
         for index in range(0, len(recording), every):
             image = frame_image(recording, index, view).repeat(scale, axis=0).repeat(scale, axis=1)
+            image = with_step(image, int(recording.steps[index]))
             if mp4:  # H.264 wants sides in whole 16-pixel blocks: pad with white
                 extra = [(-side) % 16 for side in image.shape[:2]]
                 image = np.pad(image, ((0, extra[0]), (0, extra[1]), (0, 0)), constant_values=255)

@@ -156,7 +156,7 @@ def test_video_export_in_a_viewer_view(tmp_path, suffix):
     with open_recording(path) as recording:
         video = export_video(recording, tmp_path / f"move{suffix}", view="owner", scale=2)
     frames = iio.imread(video)
-    assert len(frames) == 6 and frames.shape[1:3] == ((80, 120) if suffix == ".gif" else (80, 128))
+    assert len(frames) == 6 and frames.shape[1:3] == ((80 + 16, 120) if suffix == ".gif" else (96, 128))  # + step band
     assert tuple(frames[0][17 * 2, 13 * 2][:3]) == pytest.approx((230, 159, 0), abs=40)  # organism 1's colour
 
 
@@ -404,3 +404,18 @@ def test_montage_frames_are_the_true_ones_around_an_event():
     assert steps[montage_index(steps, 250, 0)] == 250
     assert steps[montage_index(steps, 250, 22)] == 275  # the first frame at or after
     assert steps[montage_index(steps, 3, -10)] == 0 and steps[montage_index(steps, 390, 50)] == 395  # clipped
+
+
+def test_video_frames_are_zoomed_and_carry_their_step(moving, tmp_path):
+    from PIL import Image
+
+    from sim.figures import export_video
+    from sim.recording import open_recording
+
+    with open_recording(moving) as recording:
+        height, width = recording.height, recording.width
+        export_video(recording, tmp_path / "big.gif", scale=3)
+        first_frame = np.asarray(Image.open(tmp_path / "big.gif").convert("RGB"))
+    assert first_frame.shape == (height * 3 + 16, width * 3, 3)
+    band = first_frame[height * 3:]
+    assert (band < 128).any(axis=2).sum() > 10  # "step N" is written under the frame
