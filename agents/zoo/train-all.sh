@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Reproduce the zoo: train every model of this folder, one 1-thread training per CPU core side by
 # side (on a 2-core machine two 1-thread trainings cost far less CPU per iteration than one
-# 2-thread training; see `nca-world bench`). Each training resumes where it stopped.
+# 2-thread training; see `nca-world bench --training`). Each training resumes where it stopped
+# (its full checkpoint, or the committed NAME.resume.h5 of an unfinished training).
 # Usage: train-all.sh [NAME...]   (default: every *.toml training config here)
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -14,5 +15,5 @@ fi
 memory_jobs=$(( $(awk '/MemAvailable/ {print $2}' /proc/meminfo) / (4 * 1024 * 1024) ))
 jobs=${JOBS:-$(( memory_jobs < $(nproc) ? (memory_jobs > 0 ? memory_jobs : 1) : $(nproc) ))}
 printf '%s\n' "${names[@]}" | xargs -P "$jobs" -I{} sh -c '
-    resume=""; [ -f "{}.ckpt.h5" ] && resume="--resume"
+    resume=""; { [ -f "{}.ckpt.h5" ] || [ -f "{}.resume.h5" ]; } && resume="--resume"
     OMP_NUM_THREADS=1 nca-world train "{}.toml" $resume > "{}.log" 2>&1 && echo "{}: done" || echo "{}: failed (see {}.log)"'
