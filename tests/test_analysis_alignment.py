@@ -44,3 +44,14 @@ def test_a_shifted_copy_has_zero_error_and_the_target_corner_where_it_was_put():
     assert aligned.iou == 1.0
     nothing = align(np.zeros((5, 5, 4), np.float32), target)  # all of the target is missed
     assert nothing.error == pytest.approx(float((target**2).sum()) / (4 * 6 * 4)) and nothing.iou == 0.0
+
+
+@pytest.mark.parametrize("faint_in", ["organism", "target"])
+def test_a_cell_exactly_at_the_alive_threshold_is_not_part_of_a_silhouette(faint_in):
+    solid = np.zeros((5, 5, 4))
+    solid[2, 2] = (0.5, 0.5, 0.5, 1.0)
+    faint = solid.copy()
+    faint[2, 3, 3] = ALIVE  # alpha exactly at the threshold (float64, so exactly 0.1): not alive
+    organism, target = (faint, solid) if faint_in == "organism" else (solid, faint)
+    aligned = align(organism, target)
+    assert aligned.iou == 1.0  # one living cell each, on top of each other (>= would give 1/2)
