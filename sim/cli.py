@@ -151,7 +151,7 @@ def _view(args: argparse.Namespace) -> None:
 def _snapshot(args: argparse.Namespace) -> None:
     from sim.recording import open_recording
     from sim.runner import Run, build_world
-    from sim.snapshot import snapshot
+    from sim.snapshot import check_output, snapshot
     from sim.viewer import LiveSource, ReplaySource
 
     try:
@@ -160,8 +160,7 @@ def _snapshot(args: argparse.Namespace) -> None:
         raise NcaWorldError(f"snapshot: --at: expected steps separated by commas, got {args.at!r}") from None
     if any(s < 0 for s in steps):
         raise NcaWorldError(f"snapshot: --at: expected steps >= 0, got {args.at!r}")
-    if args.out.exists():
-        raise NcaWorldError(f"{args.out}: already exists (snapshot never overwrites; remove it or choose -o)")
+    check_output(args.out)  # before a live scenario is built and run
     if args.path.suffix == ".toml":
         scenario = _loaded(args.path, args.set)
         source = LiveSource(Run(scenario, build_world(scenario), None))

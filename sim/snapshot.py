@@ -72,13 +72,18 @@ def live_to(run: Run, step: int, applied: bool) -> bool:
     return True
 
 
-def snapshot(source: Source, steps: list[int], out: Path, *, view: str = "rgb", zoom: int = 4,
-             labels: bool = True) -> Path:
-    """Advance `source` to each of `steps` (ascending) and write the panels side by side to `out`."""
+def check_output(out: Path) -> None:
+    """Refuse an output that exists (a snapshot never overwrites) or is not a PNG."""
     if out.exists():
         raise NcaWorldError(f"{out}: already exists (snapshot never overwrites; remove it or choose -o)")
     if out.suffix.lower() != ".png":
         raise NcaWorldError(f"{out}: -o: expected a .png file, got {out.suffix or 'no suffix'}")
+
+
+def snapshot(source: Source, steps: list[int], out: Path, *, view: str = "rgb", zoom: int = 4,
+             labels: bool = True) -> Path:
+    """Advance `source` to each of `steps` (ascending) and write the panels side by side to `out`."""
+    check_output(out)
     panels = []
     applied = False  # (live) whether the scripted events of the current step were applied
     for step in sorted(steps):

@@ -55,3 +55,8 @@ def test_an_existing_output_is_never_overwritten(scenario_dir, capsys):
     (scenario_dir / "mine.png").write_bytes(b"mine")
     assert main(["snapshot", str(scenario_dir / "base.toml"), "--at", "3", "-o", str(scenario_dir / "mine.png")]) == 2
     assert "already exists" in capsys.readouterr().err and (scenario_dir / "mine.png").read_bytes() == b"mine"
+
+
+def test_an_output_that_is_not_a_png_is_refused(scenario_dir, capsys):
+    assert main(["snapshot", str(scenario_dir / "base.toml"), "--at", "3", "-o", str(scenario_dir / "s.jpg")]) == 2
+    assert "-o: expected a .png file, got .jpg" in capsys.readouterr().err and not (scenario_dir / "s.jpg").exists()
