@@ -31,7 +31,6 @@ from sim.render import (
     Layers,
     identity_ramp,
     layers_from_frame,
-    layers_from_state,
     organism_colour,
     render,
 )
@@ -67,11 +66,7 @@ class LiveSource:
         return self.world.step_count
 
     def layers(self) -> Layers:
-        identity = max((r.spec.identity_channels for r in self.world.rules.values()), default=0)
-        without = frozenset(o.index for o in self.world.organisms
-                            if not self.world.rules[o.species].spec.identity_channels)
-        return dataclasses.replace(layers_from_state(self.world.state_view(), self.world.owner, identity),
-                                   without_identity=without)
+        return self.world.layers()
 
     def organisms(self) -> list[tuple[int, str, int]]:
         counts = np.bincount(self.world.owner.ravel(), minlength=len(self.world.organisms) + 1)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -17,6 +17,9 @@ from agents.errors import WorldError
 from agents.firing import fire_threshold
 from agents.spec import BOUNDARIES, Rule, seed_state
 from sim import core
+
+if TYPE_CHECKING:
+    from sim.render import Layers
 
 MAX_SEED = 2**63 - 1
 MEMORY_FLOOR = 64 << 20  # a world needing less always starts: the kernel finds that much by reclaiming
@@ -286,12 +289,20 @@ class World:
         return self.apply(Move(organism=organism, by=None if by is None else tuple(by),
                                to=None if to is None else tuple(to)))["moved"]
 
-    def render(self, view: str = "rgb", zoom: int = 1) -> np.ndarray:
-        """The world as an ``(H * zoom, W * zoom, 3)`` uint8 image in a `sim.render` view."""
-        from sim.render import layers_from_state, render
+    def layers(self) -> Layers:
+        """What pictures of the world are made from (`sim.render`), species without identity marked."""
+        from sim.render import layers_from_state
 
         identity = max(rule.spec.identity_channels for rule in self.rules.values())
-        image = render(layers_from_state(self.state_view(), self.owner, identity), view)
+        without = frozenset(o.index for o in self.organisms if not self.rules[o.species].spec.identity_channels)
+        return dataclasses.replace(layers_from_state(self.state_view(), self.owner, identity),
+                                   without_identity=without)
+
+    def render(self, view: str = "rgb", zoom: int = 1) -> np.ndarray:
+        """The world as an ``(H * zoom, W * zoom, 3)`` uint8 image in a `sim.render` view."""
+        from sim.render import render
+
+        image = render(self.layers(), view)
         return np.repeat(np.repeat(image, zoom, axis=0), zoom, axis=1)
 
     def _repr_png_(self) -> bytes:
