@@ -10,7 +10,7 @@ $(STAMP): setup.cfg pyproject.toml
 	# torch is pinned here (a CPU wheel found on local disk) so that pip never pulls a CUDA build
 	$(PY) -m pip install --quiet torch==2.13.0
 	$(PY) -m pip install --quiet -e '.[dev]'
-	$(PY) -m sim.warmup
+	$(PY) -m nca_world.sim.warmup
 	touch $(STAMP)
 
 run: $(STAMP)
@@ -20,7 +20,7 @@ bench: $(STAMP)
 	$(VENV)/bin/nca-world bench
 
 docs: $(STAMP)  # the API reference from the docstrings, into docs/api/ (open docs/api/index.html)
-	$(VENV)/bin/pdoc -o docs/api sim agents
+	$(VENV)/bin/pdoc -o docs/api nca_world
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check .

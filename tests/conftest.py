@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from agents.spec import Rule, RuleSpec
+from nca_world.agents.spec import Rule, RuleSpec
 
 
 def lively_rule(spec: RuleSpec, seed: int, scale: float = 0.5) -> Rule:
@@ -77,7 +77,7 @@ flush_every = 2
 @pytest.fixture
 def scenario_dir(tmp_path):
     """A folder with a growing rule (`grow.h5`), a 17-channel rule (`other.h5`) and `base.toml`."""
-    from agents.modelfile import save_rule
+    from nca_world.agents.modelfile import save_rule
     from tests.test_world import grower
 
     save_rule(grower(), tmp_path / "grow.h5")

@@ -30,8 +30,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from agents.firing import fire_mask
-from agents.spec import SOBEL_X, SOBEL_Y, Rule
+from nca_world.agents.firing import fire_mask
+from nca_world.agents.spec import SOBEL_X, SOBEL_Y, Rule
 
 
 @dataclass(frozen=True)

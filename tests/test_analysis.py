@@ -6,15 +6,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from agents.errors import RecordingError
-from agents.spec import Rule, RuleSpec
-from sim import analysis as analysis_module
-from sim.analysis import analyze, contact_lengths
-from sim.cli import main
-from sim.events import record_of
-from sim.recorder import Recorder
-from sim.scenario import CutCircle, Spawn
-from sim.world import World
+from nca_world.agents.errors import RecordingError
+from nca_world.agents.spec import Rule, RuleSpec
+from nca_world.sim import analysis as analysis_module
+from nca_world.sim.analysis import analyze, contact_lengths
+from nca_world.sim.cli import main
+from nca_world.sim.events import record_of
+from nca_world.sim.recorder import Recorder
+from nca_world.sim.scenario import CutCircle, Spawn
+from nca_world.sim.world import World
 
 SHAPE = np.zeros((9, 9, 4), np.float32)
 SHAPE[2:7, 1:8] = (0.2, 0.6, 0.3, 1.0)  # a 5x7 green block in a 9x9 target frame
@@ -138,7 +138,7 @@ def test_corrupt_and_foreign_files_are_refused(tmp_path):
     (tmp_path / "text.h5").write_text("no")
     with pytest.raises(RecordingError, match="not a readable HDF5 recording"):
         analyze(tmp_path / "text.h5")
-    from agents.modelfile import save_rule
+    from nca_world.agents.modelfile import save_rule
 
     save_rule(species(), tmp_path / "model.h5")
     with pytest.raises(RecordingError, match="format: expected 'nca-world-recording'"):
@@ -149,8 +149,8 @@ def test_corrupt_and_foreign_files_are_refused(tmp_path):
 def test_video_export_in_a_viewer_view(tmp_path, suffix):
     import imageio.v3 as iio
 
-    from sim.figures import export_video
-    from sim.recording import open_recording
+    from nca_world.sim.figures import export_video
+    from nca_world.sim.recording import open_recording
 
     path = synthetic(tmp_path / "move.h5", [block_at(15, 10 + t) for t in range(6)], [(17, 13)])
     with open_recording(path) as recording:
@@ -383,8 +383,8 @@ def test_the_video_lands_where_the_user_asked(moving, tmp_path, monkeypatch, cap
 def test_gif_frames_last_one_over_fps_seconds_in_milliseconds(moving, tmp_path):
     from PIL import Image
 
-    from sim.figures import export_video
-    from sim.recording import open_recording
+    from nca_world.sim.figures import export_video
+    from nca_world.sim.recording import open_recording
 
     with open_recording(moving) as recording:
         export_video(recording, tmp_path / "slow.gif", fps=10)
@@ -397,7 +397,7 @@ def test_gif_frames_last_one_over_fps_seconds_in_milliseconds(moving, tmp_path):
 
 
 def test_montage_frames_are_the_true_ones_around_an_event():
-    from sim.figures import montage_index
+    from nca_world.sim.figures import montage_index
 
     steps = np.arange(0, 400, 5)  # a frame every 5 steps; an event at step 250 shows in frame 250
     assert steps[montage_index(steps, 250, -1)] == 245  # before: the last frame before the event
@@ -409,8 +409,8 @@ def test_montage_frames_are_the_true_ones_around_an_event():
 def test_video_frames_are_zoomed_and_carry_their_step(moving, tmp_path):
     from PIL import Image
 
-    from sim.figures import export_video
-    from sim.recording import open_recording
+    from nca_world.sim.figures import export_video
+    from nca_world.sim.recording import open_recording
 
     with open_recording(moving) as recording:
         height, width = recording.height, recording.width

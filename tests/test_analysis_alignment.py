@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from sim.alignment import ALIVE, Template, align
+from nca_world.sim.alignment import ALIVE, Template, align
 from tests.test_analysis import brute_force_error
 
 

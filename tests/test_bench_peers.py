@@ -3,14 +3,14 @@ interleaved timer measures every function in every round."""
 
 import numpy as np
 
-from agents.firing import fire_mask
-from sim.bench_peers import interleaved, living_box, torch_step_function
-from sim.world import World
+from nca_world.agents.firing import fire_mask
+from nca_world.sim.bench_peers import interleaved, living_box, torch_step_function
+from nca_world.sim.world import World
 from tests.conftest import lively_rule
 
 
 def test_every_torch_peer_gives_the_cores_step(rng):
-    from agents.spec import RuleSpec
+    from nca_world.agents.spec import RuleSpec
 
     rule = lively_rule(RuleSpec(channels=16, hidden=24), seed=2)
     world = World(20, 26, species={"a": rule}, seed=9)

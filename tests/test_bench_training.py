@@ -1,7 +1,7 @@
 """The training benchmark: its worker runs real iterations, its table divides correctly."""
 
-from sim import bench_training
-from sim.bench_training import Layout
+from nca_world.sim import bench_training
+from nca_world.sim.bench_training import Layout
 
 
 def test_two_side_by_side_workers_report_cpu_and_wall_time():

@@ -4,10 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from sim.recording import open_recording
-from sim.runner import run_scenario
-from sim.scenario import load_scenario
-from sim.sweep import Sweep
+from nca_world.sim.recording import open_recording
+from nca_world.sim.runner import run_scenario
+from nca_world.sim.scenario import load_scenario
+from nca_world.sim.sweep import Sweep
 
 SCENARIOS = Path(__file__).parent.parent / "scenarios"
 FILES = sorted(p for p in SCENARIOS.glob("*.toml") if "study" not in p.stem)

@@ -9,9 +9,9 @@ import h5py
 import numpy as np
 import pytest
 
-from agents.modelfile import save_rule
-from agents.spec import Rule, RuleSpec
-from sim.cli import main
+from nca_world.agents.modelfile import save_rule
+from nca_world.agents.spec import Rule, RuleSpec
+from nca_world.sim.cli import main
 
 
 @pytest.fixture

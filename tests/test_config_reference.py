@@ -1,11 +1,11 @@
 """The configuration reference is generated from the validating models and is kept current."""
 
-from sim import config_reference
+from nca_world.sim import config_reference
 
 
 def test_the_committed_reference_is_current():
     assert config_reference.OUT.read_text(encoding="utf-8") == config_reference.reference(), \
-        "docs/config-reference.md is stale: run `python -m sim.config_reference`"
+        "docs/config-reference.md is stale: run `python -m nca_world.sim.config_reference`"
 
 
 def test_the_reference_lists_keys_defaults_and_limits():

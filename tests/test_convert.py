@@ -4,14 +4,14 @@ their state and follow the new rule; in scenario files, recordings, replays and 
 import numpy as np
 import pytest
 
-from agents.errors import ScenarioError, WorldError
-from agents.modelfile import save_rule
-from agents.spec import Rule, RuleSpec
-from sim.cli import main
-from sim.recording import open_recording
-from sim.runner import fork
-from sim.scenario import Convert, load_scenario
-from sim.world import World
+from nca_world.agents.errors import ScenarioError, WorldError
+from nca_world.agents.modelfile import save_rule
+from nca_world.agents.spec import Rule, RuleSpec
+from nca_world.sim.cli import main
+from nca_world.sim.recording import open_recording
+from nca_world.sim.runner import fork
+from nca_world.sim.scenario import Convert, load_scenario
+from nca_world.sim.world import World
 from tests.test_world import grower
 
 
@@ -60,7 +60,7 @@ def test_a_convert_event_runs_records_and_forks_exactly(scenario_dir):
         owner_after = recording.owner(int(np.nonzero(recording.steps == 8)[0][0]))
         assert (owner_after == 3).sum() == record["effect"]["converted"]
         final_state = recording.keyframe(len(recording.keyframe_steps) - 1)
-        from sim.analysis import analyze
+        from nca_world.sim.analysis import analyze
 
         analysis = analyze(recording)
         table = analysis.organisms

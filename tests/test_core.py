@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from agents.firing import fire_mask
-from agents.spec import RuleSpec
-from agents.torch_nca import TorchNCA
-from sim.world import World
+from nca_world.agents.firing import fire_mask
+from nca_world.agents.spec import RuleSpec
+from nca_world.agents.torch_nca import TorchNCA
+from nca_world.sim.world import World
 from tests.conftest import lively_rule, random_state
 
 CONFIGS = [
@@ -107,8 +107,8 @@ THREADS_SCRIPT = """
 import sys
 import numba
 import numpy as np
-from agents.spec import RuleSpec
-from sim.world import World
+from nca_world.agents.spec import RuleSpec
+from nca_world.sim.world import World
 from tests.conftest import lively_rule, random_state
 
 assert numba.config.NUMBA_NUM_THREADS == 4, numba.config.NUMBA_NUM_THREADS

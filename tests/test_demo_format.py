@@ -8,14 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agents import library
-from agents.demo_format import decode_layer, demo_json, encode_layer, read_demo_model
-from agents.errors import ModelFileError
-from agents.firing import fire_mask
-from agents.modelfile import load_rule, save_rule
-from sim.cli import main
-from sim.scenario import load_scenario
-from sim.world import World
+from nca_world.agents import library
+from nca_world.agents.demo_format import decode_layer, demo_json, encode_layer, read_demo_model
+from nca_world.agents.errors import ModelFileError
+from nca_world.agents.firing import fire_mask
+from nca_world.agents.modelfile import load_rule, save_rule
+from nca_world.sim.cli import main
+from nca_world.sim.scenario import load_scenario
+from nca_world.sim.world import World
 
 
 def demo_layers(rng: np.random.Generator, channels: int = 16, hidden: int = 32) -> list[dict]:
@@ -161,7 +161,7 @@ def test_export_round_trip_reports_the_quantisation_error(tmp_path, capsys):
 
 
 def test_export_refuses_rules_the_format_cannot_hold(tmp_path, capsys):
-    from agents.spec import Rule, RuleSpec
+    from nca_world.agents.spec import Rule, RuleSpec
 
     save_rule(Rule.random(RuleSpec(channels=17, hidden=8, identity_channels=1), seed=0), tmp_path / "id.h5")
     assert main(["export", str(tmp_path / "id.h5"), "--format", "demo-json"]) == 2

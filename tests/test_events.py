@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from sim import events
-from sim.scenario import EVENT_TYPES
-from sim.world import World
+from nca_world.sim import events
+from nca_world.sim.scenario import EVENT_TYPES
+from nca_world.sim.world import World
 from tests.test_world import grower
 
 

@@ -2,7 +2,7 @@ import numba
 import numpy as np
 import pytest
 
-from agents.firing import cell_fires, fire_mask, fire_mask_torch, fire_threshold, row_key, splitmix64
+from nca_world.agents.firing import cell_fires, fire_mask, fire_mask_torch, fire_threshold, row_key, splitmix64
 
 
 @numba.njit

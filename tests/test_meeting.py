@@ -4,8 +4,8 @@ included, and by known answers worked out by hand."""
 import numpy as np
 import pytest
 
-from agents.spec import Rule, RuleSpec
-from sim.world import World
+from nca_world.agents.spec import Rule, RuleSpec
+from nca_world.sim.world import World
 from tests.conftest import lively_rule
 from tests.reference import step_and_compare
 

@@ -4,9 +4,9 @@ import h5py
 import numpy as np
 import pytest
 
-from agents.errors import ModelFileError
-from agents.modelfile import load_rule, save_rule
-from agents.spec import RuleSpec
+from nca_world.agents.errors import ModelFileError
+from nca_world.agents.modelfile import load_rule, save_rule
+from nca_world.agents.spec import RuleSpec
 from tests.conftest import lively_rule
 
 

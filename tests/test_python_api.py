@@ -11,7 +11,7 @@ PAGE = ROOT / "docs" / "python-api.md"
 def test_every_block_of_the_python_api_page_runs(tmp_path, monkeypatch):
     blocks = re.findall(r"```python\n(.*?)```", PAGE.read_text(encoding="utf-8"), re.S)
     assert len(blocks) >= 5
-    for name in ("agents", "scenarios", "recordings"):
+    for name in ("scenarios", "recordings"):
         os.symlink(ROOT / name, tmp_path / name)  # the page's relative paths, outputs in tmp_path
     monkeypatch.chdir(tmp_path)
     namespace: dict = {}

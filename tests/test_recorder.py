@@ -5,12 +5,12 @@ import hdf5plugin
 import numpy as np
 import pytest
 
-from agents.spec import RuleSpec
-from sim.chunks import Lz4Chunks
-from sim.events import kill
-from sim.recorder import Recorder
-from sim.recording import open_recording
-from sim.world import World
+from nca_world.agents.spec import RuleSpec
+from nca_world.sim.chunks import Lz4Chunks
+from nca_world.sim.events import kill
+from nca_world.sim.recorder import Recorder
+from nca_world.sim.recording import open_recording
+from nca_world.sim.world import World
 from tests.conftest import lively_rule
 
 
@@ -143,7 +143,7 @@ def damaged_recordings(folder):
 
 
 def test_damaged_recordings_are_refused_with_exit_code_2_and_no_traceback(tmp_path, capsys):
-    from sim.cli import main
+    from nca_world.sim.cli import main
 
     for name, reason in damaged_recordings(tmp_path).items():
         assert main(["analyze", str(tmp_path / name)]) == 2, name

@@ -3,10 +3,10 @@ stored scenario, and out-of-range numbers are refused with the allowed range bef
 
 import pytest
 
-from sim.cli import main
-from sim.recording import open_recording
-from sim.runner import run_scenario
-from sim.scenario import load_scenario
+from nca_world.sim.cli import main
+from nca_world.sim.recording import open_recording
+from nca_world.sim.runner import run_scenario
+from nca_world.sim.scenario import load_scenario
 
 
 def test_record_path_is_relative_to_the_scenario_file_and_printed(scenario_dir, capsys, monkeypatch):

@@ -4,8 +4,8 @@ torus, unicode organism names; each recording is read back and checked against i
 import numpy as np
 import pytest
 
-from sim.cli import main
-from sim.recording import open_recording
+from nca_world.sim.cli import main
+from nca_world.sim.recording import open_recording
 
 HEAD = """
 [world]

@@ -8,19 +8,19 @@ import h5py
 import numpy as np
 import pytest
 
-from agents.errors import RecordingError
-from sim.cli import main
-from sim.recorder import Recorder
-from sim.recording import open_recording
-from sim.runner import run_scenario
-from sim.scenario import load_scenario
+from nca_world.agents.errors import RecordingError
+from nca_world.sim.cli import main
+from nca_world.sim.recorder import Recorder
+from nca_world.sim.recording import open_recording
+from nca_world.sim.runner import run_scenario
+from nca_world.sim.scenario import load_scenario
 from tests.test_recorder import grown_world
 
 LIMITED = """
 import resource, signal, sys
-from agents.errors import RecordingError
-from sim.cli import main
-from sim.recorder import Recorder
+from nca_world.agents.errors import RecordingError
+from nca_world.sim.cli import main
+from nca_world.sim.recorder import Recorder
 if sys.argv[2] != "foreseen-signal":  # left alone, a write past the limit kills the process
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # ignored, such a write fails with EFBIG
 main(["run", "base.toml", "--steps", "1", "--out", "warm.h5"])  # compiled (and cached) before the limit

@@ -7,8 +7,8 @@ import h5py
 import numpy as np
 import pytest
 
-from agents.errors import RecordingError
-from sim.recording import open_recording
+from nca_world.agents.errors import RecordingError
+from nca_world.sim.recording import open_recording
 from tests.test_recorder import grown_world, record
 
 
@@ -138,7 +138,7 @@ def test_each_mismatch_is_refused_with_its_reason(good, tmp_path, damage):
 
 
 def test_the_command_line_refuses_a_mismatch_in_one_line(good, tmp_path, capsys):
-    from sim.cli import main
+    from nca_world.sim.cli import main
 
     path = tmp_path / "float-frames.h5"
     path.write_bytes(good.read_bytes())

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from agents.errors import WorldError
-from agents.spec import Rule, RuleSpec
-from sim.recorder import Recorder, recording_memory
-from sim.world import World, memory_needed
+from nca_world.agents.errors import WorldError
+from nca_world.agents.spec import Rule, RuleSpec
+from nca_world.sim.recorder import Recorder, recording_memory
+from nca_world.sim.world import World, memory_needed
 from tests.conftest import BASE_SCENARIO, lively_rule
 
 
@@ -66,12 +66,12 @@ def test_a_world_too_large_is_refused_with_the_figures_before_allocating():
 
 
 def test_the_command_line_refuses_a_world_beyond_the_available_memory(scenario_dir, capsys, monkeypatch):
-    from sim.cli import main
-    from sim.runner import check_memory
-    from sim.scenario import load_scenario
+    from nca_world.sim.cli import main
+    from nca_world.sim.runner import check_memory
+    from nca_world.sim.scenario import load_scenario
 
     monkeypatch.chdir(scenario_dir)
-    monkeypatch.setattr("sim.world.available_memory", lambda: 2 * 2**30)  # a machine with 2 GiB free
+    monkeypatch.setattr("nca_world.sim.world.available_memory", lambda: 2 * 2**30)  # a machine with 2 GiB free
     big = BASE_SCENARIO.replace("height = 48", "height = 8192").replace("width = 64", "width = 8192")
     (scenario_dir / "big.toml").write_text(big)
     assert main(["run", "big.toml", "--out", "big.h5"]) == 2

@@ -9,12 +9,12 @@ import time
 
 import pytest
 
-from agents.errors import RecordingError
-from sim.cli import main
-from sim.recorder import Recorder
-from sim.recording import open_recording
-from sim.runner import fork, run_scenario
-from sim.scenario import load_scenario
+from nca_world.agents.errors import RecordingError
+from nca_world.sim.cli import main
+from nca_world.sim.recorder import Recorder
+from nca_world.sim.recording import open_recording
+from nca_world.sim.runner import fork, run_scenario
+from nca_world.sim.scenario import load_scenario
 from tests.test_recorder import grown_world
 
 
@@ -112,7 +112,7 @@ def test_two_processes_cannot_write_one_recording(scenario_dir, capsys, monkeypa
     monkeypatch.chdir(scenario_dir)
     (scenario_dir / "long.toml").write_text((scenario_dir / "base.toml").read_text().replace("steps = 40",
                                                                                              "steps = 100000"))
-    process = subprocess.Popen([sys.executable, "-m", "sim.cli", "run", "long.toml"], cwd=scenario_dir,
+    process = subprocess.Popen([sys.executable, "-m", "nca_world.sim.cli", "run", "long.toml"], cwd=scenario_dir,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     path = scenario_dir / "out.h5"
     try:

@@ -5,9 +5,9 @@ import json
 import pandas as pd
 import pytest
 
-from sim.cli import main
-from sim.report import ReportError, write_report
-from sim.sweep import Sweep, run_in_process
+from nca_world.sim.cli import main
+from nca_world.sim.report import ReportError, write_report
+from nca_world.sim.sweep import Sweep, run_in_process
 
 
 @pytest.fixture

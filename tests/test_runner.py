@@ -10,10 +10,10 @@ import h5py
 import numpy as np
 import pytest
 
-from sim.cli import main
-from sim.recording import open_recording
-from sim.runner import fork, run_scenario
-from sim.scenario import load_scenario
+from nca_world.sim.cli import main
+from nca_world.sim.recording import open_recording
+from nca_world.sim.runner import fork, run_scenario
+from nca_world.sim.scenario import load_scenario
 
 
 def datasets(path):
@@ -79,7 +79,7 @@ def test_a_fork_with_a_new_scenario_changes_only_what_follows(scenario_dir):
 def test_a_killed_run_leaves_a_readable_recording(scenario_dir):
     text = (scenario_dir / "base.toml").read_text().replace("steps = 40", "steps = 100000")
     (scenario_dir / "long.toml").write_text(text)
-    process = subprocess.Popen([sys.executable, "-m", "sim.cli", "run", "long.toml"], cwd=scenario_dir,
+    process = subprocess.Popen([sys.executable, "-m", "nca_world.sim.cli", "run", "long.toml"], cwd=scenario_dir,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     path = scenario_dir / "out.h5"
     deadline = time.time() + 120
@@ -115,8 +115,8 @@ def test_run_and_validate_commands(scenario_dir, capsys, monkeypatch):
 
 
 def test_the_first_step_is_timed_apart_and_a_cold_cache_is_announced(scenario_dir, monkeypatch, capsys):
-    import sim.runner as runner
-    from sim.scenario import load_scenario
+    import nca_world.sim.runner as runner
+    from nca_world.sim.scenario import load_scenario
 
     monkeypatch.setattr(runner, "kernels_cached", lambda: False)
     summary = runner.run_scenario(load_scenario(scenario_dir / "base.toml"), steps=6, out=scenario_dir / "t.h5")
@@ -129,7 +129,7 @@ def test_the_first_step_is_timed_apart_and_a_cold_cache_is_announced(scenario_di
 
 
 def test_the_kernel_cache_is_found_where_numba_keeps_it(tmp_path, monkeypatch):
-    import sim.runner as runner
+    import nca_world.sim.runner as runner
 
     monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
     assert not runner.kernels_cached()

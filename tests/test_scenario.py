@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from agents.errors import ScenarioError
-from sim.cli import main
-from sim.scenario import load_scenario
+from nca_world.agents.errors import ScenarioError
+from nca_world.sim.cli import main
+from nca_world.sim.scenario import load_scenario
 
 BAD = Path(__file__).parent / "scenarios" / "bad"
 CORPUS = sorted(BAD.glob("*.toml"))
@@ -57,7 +57,7 @@ def test_validate_reports_every_problem_of_a_file(scenario_dir):
 
 def test_a_bad_scenario_run_exits_2_without_traceback(scenario_dir):
     shutil.copy(BAD / "position_outside.toml", scenario_dir / "p.toml")
-    done = subprocess.run([sys.executable, "-m", "sim.cli", "run", "p.toml"], cwd=scenario_dir,
+    done = subprocess.run([sys.executable, "-m", "nca_world.sim.cli", "run", "p.toml"], cwd=scenario_dir,
                           capture_output=True, text=True)
     assert done.returncode == 2 and "Traceback" not in done.stderr and "position" in done.stderr
 
@@ -126,7 +126,7 @@ def test_errors_never_dump_a_whole_table(scenario_dir):
 
 
 def test_python_users_may_omit_kind_and_pass_a_string_path(scenario_dir):
-    from sim.scenario import CutCircle, Move
+    from nca_world.sim.scenario import CutCircle, Move
 
     cut = CutCircle(step=3, center=(4, 5), radius=2.0)
     assert cut.kind == "cut_circle" and Move(step=1, organism="a", by=(0, 1)).kind == "move"

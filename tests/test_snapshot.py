@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sim.cli import main
-from sim.recording import open_recording
-from sim.snapshot import STATUS_HEIGHT
+from nca_world.sim.cli import main
+from nca_world.sim.recording import open_recording
+from nca_world.sim.snapshot import STATUS_HEIGHT
 
 
 def test_a_scenario_snapshot_has_one_panel_per_step_and_matches_the_recording(scenario_dir):

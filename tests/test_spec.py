@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 import torch
 
-from agents.errors import ModelFileError
-from agents.spec import SOBEL_X, SOBEL_Y, Rule, RuleSpec, seed_state
-from agents.torch_nca import TorchNCA
+from nca_world.agents.errors import ModelFileError
+from nca_world.agents.spec import SOBEL_X, SOBEL_Y, Rule, RuleSpec, seed_state
+from nca_world.agents.torch_nca import TorchNCA
 
 
 def naive_perception(x: np.ndarray, wrap: bool) -> np.ndarray:

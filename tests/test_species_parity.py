@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 import torch
 
-from agents.firing import fire_mask
-from agents.spec import RuleSpec
-from agents.torch_nca import TorchNCA
-from sim.world import World
+from nca_world.agents.firing import fire_mask
+from nca_world.agents.spec import RuleSpec
+from nca_world.agents.torch_nca import TorchNCA
+from nca_world.sim.world import World
 from tests.conftest import lively_rule
 from tests.reference import Being, reference_step, step_and_compare
 

@@ -6,10 +6,10 @@ import math
 import numpy as np
 import pytest
 
-from agents.modelfile import save_rule
-from agents.spec import Rule, RuleSpec
-from sim import stability
-from sim.cli import main
+from nca_world.agents.modelfile import save_rule
+from nca_world.agents.spec import Rule, RuleSpec
+from nca_world.sim import stability
+from nca_world.sim.cli import main
 
 SIZE = 8
 
@@ -96,7 +96,7 @@ def test_out_of_range_arguments_are_refused(tmp_path, capsys):
 
 
 def test_regenerating_a_zoo_card_keeps_its_stability_section():
-    from sim.zoo import keep_stability_section
+    from nca_world.sim.zoo import keep_stability_section
 
     old = "# m\n\nold body\n\n## Stability check: FAIL\n\n| t |\n"
     assert keep_stability_section(old, "# m\n\nnew body\n") == "# m\n\nnew body\n\n## Stability check: FAIL\n\n| t |\n"

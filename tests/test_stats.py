@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim.stats import (
+from nca_world.sim.stats import (
     bootstrap_ci,
     compare_groups,
     error_ranges,

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim import study_measures as sm
-from sim.study_measures import Series, classify, frame_measures, relative_to_controls, run_measures
+from nca_world.sim import study_measures as sm
+from nca_world.sim.study_measures import Series, classify, frame_measures, relative_to_controls, run_measures
 
 RGB = 0.4  # quantises exactly to uint8 (102 / 255)
 
@@ -21,10 +21,10 @@ def write_recording(path, owners, *, names=("a", "b"), target_size=3, spawn_step
     """A real recording whose frame i has exactly the owner map ``owners[i]`` (living cells: RGB
     0.4, alpha 1); each organism is spawned at its first frame's centroid (rounded) and its
     species' target is a ``target_size`` square of the same colour."""
-    from sim import events as event_ops
-    from sim.recorder import Recorder
-    from sim.scenario import Spawn
-    from sim.world import World
+    from nca_world.sim import events as event_ops
+    from nca_world.sim.recorder import Recorder
+    from nca_world.sim.scenario import Spawn
+    from nca_world.sim.world import World
     from tests.test_world import still
 
     target = np.zeros((target_size, target_size, 4), np.float32)
@@ -161,8 +161,8 @@ def test_movement_away_from_and_towards_the_other_organism():
 def test_measures_on_a_synthetic_recording_end_to_end(tmp_path):
     """Six organisms through the real recorder and analysis: one dies, one grows into a seventh
     (merged; the seventh keeps its shape: intact), one explodes, one fragments, one moves 4 cells, intact."""
-    from sim.analysis import analyze
-    from sim.recording import open_recording
+    from nca_world.sim.analysis import analyze
+    from nca_world.sim.recording import open_recording
 
     first = np.zeros((60, 80), np.int64)
     spots = {1: (5, 5), 2: (5, 20), 3: (5, 30), 4: (30, 5), 5: (30, 30), 6: (50, 60)}

@@ -9,13 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from agents.errors import ScenarioError
-from agents.modelfile import save_rule
-from agents.spec import RuleSpec
-from sim import sweep as sweep_module
-from sim.cli import main
-from sim.study_measures import read_series
-from sim.sweep import Sweep, SweepError, evaluate, run_in_process, run_sweep, summarise
+from nca_world.agents.errors import ScenarioError
+from nca_world.agents.modelfile import save_rule
+from nca_world.agents.spec import RuleSpec
+from nca_world.sim import sweep as sweep_module
+from nca_world.sim.cli import main
+from nca_world.sim.study_measures import read_series
+from nca_world.sim.sweep import Sweep, SweepError, evaluate, run_in_process, run_sweep, summarise
 from tests.conftest import lively_rule
 
 SWEEP = """
@@ -225,7 +225,7 @@ def test_sweep_files_are_validated(scenario_dir):
 # ------------------------------------------------------------------ D: summaries with known answers
 
 def test_every_summary_measure_on_a_synthetic_recording(tmp_path):
-    from sim.analysis import analyze
+    from nca_world.sim.analysis import analyze
     from tests.test_study_measures import blob, write_recording
 
     # organism 1 (a, 3x3 = 9 cells) moves 3 right then 4 down (5 in all); organism 2 (b, 2x2) stays, then dies
@@ -256,7 +256,7 @@ def test_every_summary_measure_on_a_synthetic_recording(tmp_path):
 
 
 def test_exploded_and_contact_on_a_synthetic_recording(tmp_path):
-    from sim.analysis import analyze
+    from nca_world.sim.analysis import analyze
     from tests.test_study_measures import blob, write_recording
 
     owner = np.zeros((30, 40), np.int64)

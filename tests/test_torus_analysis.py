@@ -6,12 +6,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agents.spec import Rule, RuleSpec
-from sim.analysis import analyze, contact_lengths, largest_component
-from sim.events import record_of
-from sim.recorder import Recorder
-from sim.scenario import CutCircle, Spawn
-from sim.world import World
+from nca_world.agents.spec import Rule, RuleSpec
+from nca_world.sim.analysis import analyze, contact_lengths, largest_component
+from nca_world.sim.events import record_of
+from nca_world.sim.recorder import Recorder
+from nca_world.sim.scenario import CutCircle, Spawn
+from nca_world.sim.world import World
 
 H, W = 40, 60  # height != width, so a swapped modulus shows
 TORUS = f'[world]\nheight = {H}\nwidth = {W}\nboundary = "wrap"\n'

@@ -4,9 +4,9 @@ plain-loop reference and hand-known answers (the same organism in the middle of 
 import numpy as np
 import pytest
 
-from sim.frames import take
-from sim.metrics import arc_mean, arc_of, body_on_torus, minimum_image
-from sim.world import World
+from nca_world.sim.frames import take
+from nca_world.sim.metrics import arc_mean, arc_of, body_on_torus, minimum_image
+from nca_world.sim.world import World
 from tests.test_world import grower
 
 H, W = 40, 60  # height != width, so a swapped modulus shows
@@ -109,8 +109,8 @@ def test_arcs_of_edge_cases():
 
 
 def test_the_recorder_stores_torus_centroids_and_the_boundary(tmp_path):
-    from sim.recorder import Recorder
-    from sim.recording import open_recording
+    from nca_world.sim.recorder import Recorder
+    from nca_world.sim.recording import open_recording
 
     world = world_with(block(38, 57))
     with Recorder(tmp_path / "t.h5", world, scenario_text="", channels=[0, 1, 2, 3]) as recorder:

@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 import torch
 
-from agents import targets
-from agents.checkpoint import load_checkpoint, save_checkpoint
-from agents.errors import ConfigError
-from agents.modelfile import load_rule
-from agents.train import Trainer, run
-from agents.trainconfig import load_training_file
-from sim.cli import main
+from nca_world.agents import targets
+from nca_world.agents.checkpoint import load_checkpoint, save_checkpoint
+from nca_world.agents.errors import ConfigError
+from nca_world.agents.modelfile import load_rule
+from nca_world.agents.train import Trainer, run
+from nca_world.agents.trainconfig import load_training_file
+from nca_world.sim.cli import main
 
 TINY = """
 [target]
@@ -234,7 +234,7 @@ def test_ctrl_c_between_iterations_keeps_the_finished_one(tmp_path, monkeypatch)
     straight = Trainer(config, tmp_path)
     run(straight, tmp_path / "straight.h5", progress=False)
     interrupted = Trainer(config, tmp_path)
-    real_save = __import__("agents.train", fromlist=["save_checkpoint"]).save_checkpoint
+    real_save = __import__("nca_world.agents.train", fromlist=["save_checkpoint"]).save_checkpoint
     calls = []
 
     def save_then_interrupt(checkpoint, path):
@@ -243,7 +243,7 @@ def test_ctrl_c_between_iterations_keeps_the_finished_one(tmp_path, monkeypatch)
             raise KeyboardInterrupt
         return real_save(checkpoint, path)
 
-    monkeypatch.setattr("agents.train.save_checkpoint", save_then_interrupt)
+    monkeypatch.setattr("nca_world.agents.train.save_checkpoint", save_then_interrupt)
     with pytest.raises(KeyboardInterrupt):
         run(interrupted, tmp_path / "cut.h5", progress=False)
     monkeypatch.undo()
@@ -372,7 +372,7 @@ def test_malformed_training_configs_are_refused_by_train(bad, tmp_path, capsys):
 
 def test_a_refused_config_is_refused_before_torch_is_imported(tmp_path):
     shutil.copy(BAD_CONFIGS[0], tmp_path / "bad.toml")
-    code = ("import sys; from sim.cli import main; code = main(['train', 'bad.toml']); "
+    code = ("import sys; from nca_world.sim.cli import main; code = main(['train', 'bad.toml']); "
             "sys.exit(10 + code if 'torch' in sys.modules else code)")
     done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
                           env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})

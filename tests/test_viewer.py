@@ -10,12 +10,12 @@ import pygame
 import pytest
 from PIL import Image
 
-from sim.cli import main
-from sim.recording import open_recording
-from sim.render import organism_colour
-from sim.runner import Run, build_world, restore_at, run_scenario
-from sim.scenario import load_scenario
-from sim.viewer import LiveSource, ReplaySource, Viewer
+from nca_world.sim.cli import main
+from nca_world.sim.recording import open_recording
+from nca_world.sim.render import organism_colour
+from nca_world.sim.runner import Run, build_world, restore_at, run_scenario
+from nca_world.sim.scenario import load_scenario
+from nca_world.sim.viewer import LiveSource, ReplaySource, Viewer
 
 ZOOM = 4
 
@@ -177,7 +177,7 @@ def test_missing_and_corrupt_files_give_a_clear_message(tmp_path, capsys):
 
 
 def test_view_without_a_display_fails_at_once_and_names_the_headless_commands(scenario_dir, monkeypatch, capsys):
-    from sim.cli import main
+    from nca_world.sim.cli import main
 
     for name in ("SDL_VIDEODRIVER", "DISPLAY", "WAYLAND_DISPLAY"):
         monkeypatch.delenv(name, raising=False)
@@ -195,7 +195,7 @@ def test_recording_onto_an_existing_file_is_refused_in_the_status_line(live, sce
 
 
 def test_view_refuses_an_existing_record_to_before_opening(scenario_dir, capsys):
-    from sim.cli import main
+    from nca_world.sim.cli import main
 
     (scenario_dir / "kept.h5").write_text("kept")
     assert main(["view", str(scenario_dir / "base.toml"), "--record-to", str(scenario_dir / "kept.h5")]) == 2
@@ -222,9 +222,9 @@ def test_names_are_drawn_at_the_organisms_and_l_hides_them(scenario_dir):
 
 
 def test_the_identity_view_greys_species_without_identity_and_shows_its_scale():
-    from agents.spec import Rule, RuleSpec
-    from sim.render import IDENTITY_ABSENT, identity_ramp, render
-    from sim.world import World
+    from nca_world.agents.spec import Rule, RuleSpec
+    from nca_world.sim.render import IDENTITY_ABSENT, identity_ramp, render
+    from nca_world.sim.world import World
 
     world = World(20, 30, species={"id": Rule.random(RuleSpec(channels=17, hidden=8, identity_channels=1), seed=1),
                                    "plain": Rule.random(RuleSpec(channels=17, hidden=8), seed=2)}, seed=0)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from sim.zoo import ZOO, check_entry, entries
+from nca_world.sim.zoo import ZOO, check_entry, entries
 
 
 @pytest.mark.parametrize("name", sorted(entries()))

@@ -1,9 +1,9 @@
 """Mutation testing: plant one small bug at a time and see whether the tests notice.
 
-    .venv/bin/python tools/mutate.py sim/core.py --max 30
-    .venv/bin/python tools/mutate.py sim/core.py --at 92:38 157:28    # chosen mutants, as printed
-    .venv/bin/python tools/mutate.py sim/stats.py sim/metrics.py --tests tests/test_analysis.py
-    .venv/bin/python tools/mutate.py sim/core.py --list            # the mutants, without running
+    .venv/bin/python tools/mutate.py nca_world/sim/core.py --max 30
+    .venv/bin/python tools/mutate.py nca_world/sim/core.py --at 92:38 157:28    # chosen mutants, as printed
+    .venv/bin/python tools/mutate.py nca_world/sim/stats.py nca_world/sim/metrics.py --tests tests/test_analysis.py
+    .venv/bin/python tools/mutate.py nca_world/sim/core.py --list            # the mutants, without running
 
 A mutant swaps one operator (``>`` / ``>=``, ``<`` / ``<=``, ``==`` / ``!=``, ``+`` / ``-``,
 ``*`` / ``/``, ``&`` / ``|``, ``and`` / ``or``, ``+=`` / ``-=``), swaps ``min`` and ``max``, or
@@ -41,15 +41,15 @@ ROOT = Path(__file__).resolve().parent.parent
 # the tests that exercise each module's results; --tests overrides
 DEFAULT_TESTS = {
     # (tests/test_core.py adds the torch parity, at several minutes a mutant on a shared machine)
-    "sim/core.py": ["tests/test_meeting.py", "tests/test_species_parity.py", "tests/test_world.py"],
-    "sim/events.py": ["tests/test_events.py", "tests/test_convert.py"],
-    "sim/alignment.py": ["tests/test_analysis_alignment.py", "tests/test_analysis.py"],
-    "sim/metrics.py": ["tests/test_torus_metrics.py", "tests/test_recorder.py"],
-    "sim/analysis.py": ["tests/test_analysis.py", "tests/test_torus_analysis.py"],
-    "sim/stats.py": ["tests/test_stats.py", "tests/test_report.py"],
-    "sim/study_measures.py": ["tests/test_study_measures.py"],
-    "sim/stability.py": ["tests/test_stability.py"],
-    "agents/train.py": ["tests/test_train.py"],
+    "nca_world/sim/core.py": ["tests/test_meeting.py", "tests/test_species_parity.py", "tests/test_world.py"],
+    "nca_world/sim/events.py": ["tests/test_events.py", "tests/test_convert.py"],
+    "nca_world/sim/alignment.py": ["tests/test_analysis_alignment.py", "tests/test_analysis.py"],
+    "nca_world/sim/metrics.py": ["tests/test_torus_metrics.py", "tests/test_recorder.py"],
+    "nca_world/sim/analysis.py": ["tests/test_analysis.py", "tests/test_torus_analysis.py"],
+    "nca_world/sim/stats.py": ["tests/test_stats.py", "tests/test_report.py"],
+    "nca_world/sim/study_measures.py": ["tests/test_study_measures.py"],
+    "nca_world/sim/stability.py": ["tests/test_stability.py"],
+    "nca_world/agents/train.py": ["tests/test_train.py"],
 }
 
 SWAPS = {

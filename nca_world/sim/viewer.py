@@ -1,0 +1,553 @@
+"""The real-time pygame viewer: a live run (with mouse damage, moves and spawns) or a replay.
+
+A thin layer over `sim.render`: `handle` is a pure method fed pygame events (so tests drive it
+without a screen), `tick` advances the source, `draw` paints. Every interactive action is an
+event object of `sim.scenario`, applied and logged exactly like a scripted one.
+
+Keys: space pause, ``.`` one step, ``,`` one frame back (replay), ``+``/``-`` speed, ``v`` next
+view, ``[``/``]`` hidden channel, ``1``-``9`` species to seed, ``i`` identity to seed, ``s`` seed
+at the cursor, ``r`` start/stop recording (live), F12 screenshot, ``h`` help, ``q``/Esc quit.
+Mouse: left-drag cuts (wheel sets the radius), right-drag moves the organism under the cursor;
+in a replay, click or drag the timeline to seek.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nca_world.agents.errors import NcaWorldError
+from nca_world.sim.recorder import Recorder, recorded_channels
+from nca_world.sim.recording import Recording
+from nca_world.sim.render import (
+    IDENTITY_ABSENT,
+    Layers,
+    identity_ramp,
+    layers_from_frame,
+    organism_colour,
+    render,
+)
+from nca_world.sim.runner import Run
+from nca_world.sim.scenario import CutCircle, Move, Spawn
+
+STATUS_HEIGHT = 40
+TIMELINE_HEIGHT = 14
+# steps per displayed frame: one step every 8 frames ... as fast as the frame budget allows
+SPEEDS = (1 / 8, 1 / 4, 1 / 2, 1, 2, 4, 8, 16, 64, float("inf"))
+FRAME_BUDGET_S = 0.015  # at full speed, stepping stops after this much time so drawing keeps up (30+ fps)
+IDENTITY_CHOICES = (1.0, 0.5, 0.0)
+HELP = [
+    "space pause   . step   , back (replay)   + - speed   v view   [ ] hidden channel",
+    "left-drag cut (wheel: radius)   right-drag move organism   1-9 species   i identity   s seed",
+    "r record (live)   l names on/off   F12 screenshot   h help   q quit",
+]
+
+
+class LiveSource:
+    """A running world; interactive events go through the run, so a recording logs them."""
+
+    def __init__(self, run: Run, record_to: Path | None = None) -> None:
+        self.run, self.record_to = run, record_to
+        self.spawned = 0
+
+    @property
+    def world(self):
+        return self.run.world
+
+    @property
+    def step(self) -> int:
+        return self.world.step_count
+
+    def layers(self) -> Layers:
+        return self.world.layers()
+
+    def organisms(self) -> list[tuple[int, str, int]]:
+        counts = np.bincount(self.world.owner.ravel(), minlength=len(self.world.organisms) + 1)
+        return [(o.index, o.name, int(counts[o.index])) for o in self.world.organisms]
+
+    def species(self) -> list[str]:
+        return list(self.world.rules)
+
+    def advance(self, steps: int) -> None:
+        for _ in range(steps):
+            self.run.advance()
+
+    def apply(self, event: Any) -> None:
+        self.run.apply(event, "viewer")
+
+    @property
+    def recording(self) -> bool:
+        return self.run.recorder is not None
+
+    def toggle_recording(self) -> str:
+        """Start recording (a keyframe now, then every step) or stop and close the file."""
+        if self.run.recorder is not None:
+            self.run.observe()  # the state at the moment recording stops is the last frame
+            self.run.recorder.close(complete=True)
+            path, self.run.recorder = self.run.recorder.path, None
+            return f"saved {path}"
+        record = self.run.scenario.file.record
+        path = self.record_to or Path("recordings") / f"live-{time.strftime('%Y%m%d-%H%M%S')}.h5"
+        try:
+            self.run.recorder = Recorder(path, self.world, scenario_text=self.run.scenario.text,
+                                         channels=recorded_channels(record.channels, self.world), dtype=record.dtype,
+                                         compression=record.compression, every=1, keyframe_every=record.keyframe_every,
+                                         flush_every=record.flush_every, overwrite="never")
+            self.run.recorder.keyframe(self.world)
+        except NcaWorldError as error:  # an existing file, a full disk: say so in the status line, keep viewing
+            self.run.recorder = None
+            return f"cannot record: {error}"
+        return f"recording to {path}"
+
+    def close(self) -> None:
+        if self.run.recorder is not None:
+            self.toggle_recording()
+
+
+class ReplaySource:
+    """A recording, frame by frame; follows a file that is still being written."""
+
+    def __init__(self, recording: Recording) -> None:
+        self.recording_file = recording
+        self.index = 0
+        models = recording.models
+        self.state_channels = next(iter(models.values())).spec.channels
+        self.identity_channels = max(rule.spec.identity_channels for rule in models.values())
+        self._names = {o["index"]: o["name"] for o in recording.organisms_at_end()}
+        self._without_identity = frozenset(o["index"] for o in recording.organisms_at_end()
+                                           if not models[o["species"]].spec.identity_channels)
+        self.event_steps = sorted({r["step"] for r in recording.events})
+
+    @property
+    def step(self) -> int:
+        return int(self.recording_file.steps[self.index])
+
+    def __len__(self) -> int:
+        return len(self.recording_file)
+
+    def layers(self) -> Layers:
+        frame = self.recording_file.frame(self.index)
+        layers = layers_from_frame(frame, self.recording_file.channels, self.recording_file.owner(self.index),
+                                   self.state_channels, self.identity_channels)
+        return dataclasses.replace(layers, without_identity=self._without_identity)
+
+    def organisms(self) -> list[tuple[int, str, int]]:
+        owner = self.recording_file.owner(self.index)
+        counts = np.bincount(owner.ravel(), minlength=max(self._names, default=0) + 1)
+        return [(k, name, int(counts[k])) for k, name in sorted(self._names.items())]
+
+    def species(self) -> list[str]:
+        return []
+
+    def advance(self, steps: int) -> None:
+        if self.index + steps >= len(self):
+            self.recording_file.refresh()
+        self.index = min(len(self) - 1, self.index + steps)
+
+    def seek(self, fraction: float) -> None:
+        self.recording_file.refresh()
+        self.index = round(min(max(fraction, 0.0), 1.0) * (len(self) - 1))
+
+    def back(self) -> None:
+        self.index = max(0, self.index - 1)
+
+    def close(self) -> None:
+        self.recording_file.close()
+
+
+@dataclass
+class ViewState:
+    """Everything the keys and the mouse change (pure data, so `handle` is easy to test)."""
+
+    paused: bool = False
+    speed: int = SPEEDS.index(1)
+    view: str = "rgb"
+    hidden_channel: int = 4
+    brush: float = 5.0
+    species: int = 0
+    identity: int = 0
+    help: bool = False
+    labels: bool = True  # organism names at their centroids
+    cutting: bool = False
+    moving: str | None = None
+    move_anchor: tuple[int, int] = (0, 0)
+    seeking: bool = False
+    message: str = ""
+    message_until: float = 0.0
+    last_cut: tuple[int, int, float, float] | None = None  # y, x, radius, until
+    frame_debt: float = 0.0
+    cursor: tuple[int, int] = (0, 0)
+
+
+HEADLESS_HINT = ("for a machine without a screen: `nca-world run SCENARIO` records a run, and "
+                 "`nca-world analyze RECORDING --video run.mp4` renders it")
+
+
+def missing_display() -> str | None:
+    """Why a window cannot open here (no X11 or Wayland display), or None.
+
+    SDL would otherwise fall back to an off-screen driver and show nothing while the viewer runs
+    on. An explicit ``SDL_VIDEODRIVER`` (``dummy`` in tests) is trusted.
+    """
+    if os.environ.get("SDL_VIDEODRIVER") or not sys.platform.startswith("linux"):
+        return None
+    if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+        return None
+    return "no display: neither DISPLAY nor WAYLAND_DISPLAY is set"
+
+
+class Viewer:
+    """A pygame window (``render_mode="human"``) or an off-screen renderer (``"rgb_array"``)."""
+
+    def __init__(self, source: LiveSource | ReplaySource, *, zoom: int | None = None,
+                 render_mode: str = "human", fps: int = 60, screenshot_dir: Path = Path(".")) -> None:
+        import pygame  # imported here: nothing happens at import time of this module
+
+        self.pygame, self.source, self.render_mode, self.fps = pygame, source, render_mode, fps
+        self.screenshot_dir = screenshot_dir
+        self.state = ViewState()
+        height, width = source.layers().owner.shape
+        self.grid = (height, width)
+        pygame.display.init()
+        pygame.font.init()
+        self.font = pygame.font.Font(None, 18)
+        self.zoom = zoom or self._fitting_zoom()
+        self.clock = pygame.time.Clock()
+        self.screen = None
+        if render_mode == "human":
+            driver = pygame.display.get_driver()
+            if driver in ("offscreen", "dummy") and not os.environ.get("SDL_VIDEODRIVER"):
+                pygame.display.quit()
+                raise NcaWorldError(f"view: no window can open (SDL chose its {driver!r} driver); {HEADLESS_HINT}")
+            self.screen = pygame.display.set_mode(self._window_size(), pygame.RESIZABLE)
+            pygame.display.set_caption("nca-world")
+        self.surface = pygame.Surface(self._window_size())
+        self.closed = False
+        self.steps_done, self.started = 0, time.perf_counter()
+
+    # ------------------------------------------------------------------ geometry
+
+    def _fitting_zoom(self) -> int:
+        try:
+            info = self.pygame.display.Info()
+            room = (max(200, info.current_h - 160), max(200, info.current_w - 80))
+        except self.pygame.error:
+            room = (768, 1024)
+        if room[0] <= 0 or room[1] <= 0 or os.environ.get("SDL_VIDEODRIVER") == "dummy":
+            room = (768, 1024)
+        return max(1, min(room[0] // self.grid[0], room[1] // self.grid[1], 8))
+
+    def _window_size(self) -> tuple[int, int]:
+        bottom = STATUS_HEIGHT + (TIMELINE_HEIGHT if isinstance(self.source, ReplaySource) else 0)
+        return self.grid[1] * self.zoom, self.grid[0] * self.zoom + bottom
+
+    def cell_at(self, position: tuple[int, int]) -> tuple[int, int] | None:
+        """The grid cell under a window position, or None outside the grid."""
+        y, x = position[1] // self.zoom, position[0] // self.zoom
+        return (y, x) if 0 <= y < self.grid[0] and 0 <= x < self.grid[1] else None
+
+    # ------------------------------------------------------------------ input
+
+    def handle(self, event: Any) -> None:
+        """Change the view state (and apply interactive events) for one pygame event."""
+        pg, s = self.pygame, self.state
+        if event.type == pg.QUIT:
+            self.closed = True
+        elif event.type == pg.VIDEORESIZE:
+            self.zoom = max(1, min(event.h // self.grid[0], event.w // self.grid[1]))
+            self.surface = pg.Surface(self._window_size())
+            if self.screen is not None:
+                self.screen = pg.display.set_mode(self._window_size(), pg.RESIZABLE)
+        elif event.type == pg.KEYDOWN:
+            self._key(event)
+        elif event.type == pg.MOUSEWHEEL:
+            s.brush = float(min(64, max(1, s.brush + event.y)))
+        elif event.type == pg.MOUSEBUTTONDOWN:
+            self._press(event)
+        elif event.type == pg.MOUSEBUTTONUP:
+            s.cutting, s.moving, s.seeking = False, None, False
+        elif event.type == pg.MOUSEMOTION:
+            self._drag(event)
+
+    def _key(self, event: Any) -> None:
+        pg, s, source = self.pygame, self.state, self.source
+        key, text = event.key, getattr(event, "unicode", "")
+        if key in (pg.K_ESCAPE, pg.K_q):
+            self.closed = True
+        elif key == pg.K_SPACE:
+            s.paused = not s.paused
+        elif text == "." or key == pg.K_PERIOD:
+            s.paused = True
+            self._advance(1)
+        elif (text == "," or key == pg.K_COMMA) and isinstance(source, ReplaySource):
+            s.paused = True
+            source.back()
+        elif text == "+" or key in (pg.K_PLUS, pg.K_EQUALS, pg.K_KP_PLUS):
+            s.speed = min(len(SPEEDS) - 1, s.speed + 1)
+        elif text == "-" or key in (pg.K_MINUS, pg.K_KP_MINUS):
+            s.speed = max(0, s.speed - 1)
+        elif key == pg.K_v:
+            views = source.layers().views()
+            s.view = views[(views.index(s.view) + 1) % len(views)] if s.view in views else views[0]
+        elif text in "[]" and text:
+            hidden = sorted(source.layers().hidden) or [s.hidden_channel]
+            position = hidden.index(s.hidden_channel) if s.hidden_channel in hidden else 0
+            s.hidden_channel = hidden[(position + (1 if text == "]" else -1)) % len(hidden)]
+        elif key == pg.K_h:
+            s.help = not s.help
+        elif key == pg.K_l:
+            s.labels = not s.labels
+        elif key == pg.K_F12:
+            self.say(f"saved {self.screenshot()}")
+        elif isinstance(source, LiveSource):
+            self._live_key(key, text)
+
+    def _live_key(self, key: int, text: str) -> None:
+        pg, s, source = self.pygame, self.state, self.source
+        if text.isdigit() and text != "0" and int(text) <= len(source.species()):
+            s.species = int(text) - 1
+            self.say(f"seeding {source.species()[s.species]}")
+        elif key == pg.K_i:
+            s.identity = (s.identity + 1) % len(IDENTITY_CHOICES)
+            self.say(f"seed identity {IDENTITY_CHOICES[s.identity]}")
+        elif key == pg.K_s:
+            self.seed_at(s.cursor)
+        elif key == pg.K_r:
+            self.say(source.toggle_recording())
+
+    def _press(self, event: Any) -> None:
+        s = self.state
+        s.cursor = self.cell_at(event.pos) or s.cursor
+        if isinstance(self.source, ReplaySource):
+            if event.pos[1] >= self.grid[0] * self.zoom + STATUS_HEIGHT:
+                s.seeking = True
+                self.source.seek(event.pos[0] / max(1, self.surface.get_width() - 1))
+            return
+        cell = self.cell_at(event.pos)
+        if cell is None:
+            return
+        if event.button == 1:
+            s.cutting = True
+            self.cut(cell)
+        elif event.button == 3:
+            owner = int(self.source.world.owner[cell])
+            if owner:
+                s.moving, s.move_anchor = self.source.world.organisms[owner - 1].name, cell
+
+    def _drag(self, event: Any) -> None:
+        s = self.state
+        cell = self.cell_at(event.pos)
+        if cell is not None:
+            s.cursor = cell
+        if s.seeking and isinstance(self.source, ReplaySource):
+            self.source.seek(event.pos[0] / max(1, self.surface.get_width() - 1))
+        elif s.cutting and cell is not None:
+            self.cut(cell)
+        elif s.moving and cell is not None and cell != s.move_anchor:
+            by = (cell[0] - s.move_anchor[0], cell[1] - s.move_anchor[1])
+            self.source.apply(Move(kind="move", step=self.source.step, organism=s.moving, by=by))
+            s.move_anchor = cell
+
+    # ------------------------------------------------------------------ interactive events
+
+    def cut(self, cell: tuple[int, int]) -> None:
+        """Cut a disc of the brush radius at `cell` (a logged `CutCircle`)."""
+        radius = self.state.brush
+        self.source.apply(CutCircle(kind="cut_circle", step=self.source.step, center=cell, radius=radius))
+        self.state.last_cut = (cell[0], cell[1], radius, time.perf_counter() + 0.6)
+
+    def seed_at(self, cell: tuple[int, int]) -> None:
+        """Plant the selected species with the selected identity at `cell` (a logged `Spawn`)."""
+        source = self.source
+        species = source.species()[self.state.species]
+        rule = source.world.rules[species]
+        identity = IDENTITY_CHOICES[self.state.identity] if rule.spec.identity_channels else None
+        source.spawned += 1
+        name = f"{species}-{source.spawned}"
+        while any(o.name == name for o in source.world.organisms):
+            source.spawned += 1
+            name = f"{species}-{source.spawned}"
+        source.apply(Spawn(kind="spawn", step=source.step, name=name, species=species, position=cell,
+                           identity=identity))
+        self.say(f"seeded {name}")
+
+    def say(self, message: str) -> None:
+        """Show `message` in the status line for a few seconds."""
+        self.state.message, self.state.message_until = message, time.perf_counter() + 3.0
+
+    # ------------------------------------------------------------------ time
+
+    def _advance(self, steps: int) -> None:
+        self.source.advance(steps)
+        self.steps_done += steps
+
+    def tick(self) -> None:
+        """Advance the source by the current speed (never longer than one frame's budget)."""
+        s = self.state
+        if s.paused:
+            return
+        speed = SPEEDS[s.speed]
+        if speed == float("inf"):
+            deadline = time.perf_counter() + FRAME_BUDGET_S
+            while time.perf_counter() < deadline:
+                self._advance(1)
+            return
+        s.frame_debt += speed
+        whole = int(s.frame_debt)
+        s.frame_debt -= whole
+        if whole:
+            self._advance(whole)
+
+    # ------------------------------------------------------------------ drawing
+
+    def draw(self) -> np.ndarray | None:
+        """Paint the grid, the status line (and the timeline); returns the image in rgb_array mode."""
+        pg, s = self.pygame, self.state
+        layers = self.source.layers()
+        if s.view not in layers.views():
+            s.view = layers.views()[0]
+        image = render(layers, s.view, s.hidden_channel)
+        grid = pg.surfarray.make_surface(np.ascontiguousarray(image.transpose(1, 0, 2)))
+        grid = pg.transform.scale(grid, (self.grid[1] * self.zoom, self.grid[0] * self.zoom))
+        self.surface.fill((240, 240, 240))
+        self.surface.blit(grid, (0, 0))
+        if s.last_cut and s.last_cut[3] > time.perf_counter():
+            y, x, radius, _ = s.last_cut
+            centre = (int((x + 0.5) * self.zoom), int((y + 0.5) * self.zoom))
+            pg.draw.circle(self.surface, (200, 0, 0), centre, max(1, int(radius * self.zoom)), 1)
+        if s.labels:
+            self._labels(layers.owner)
+        self._status()
+        if s.view == "identity" and layers.identity is not None and layers.identity.shape[2] == 1:
+            self._identity_bar()
+        if isinstance(self.source, ReplaySource):
+            self._timeline()
+        if s.help:
+            self._help()
+        if self.screen is not None:
+            self.screen.blit(self.surface, (0, 0))
+            pg.display.flip()
+            return None
+        return np.ascontiguousarray(pg.surfarray.array3d(self.surface).transpose(1, 0, 2))
+
+    def _labels(self, owner: np.ndarray) -> None:
+        """Each living organism's name at its centroid (one pass over the owner map)."""
+        organisms = [(index, name) for index, name, cells in self.source.organisms() if cells]
+        if not organisms:
+            return
+        ys, xs = np.indices(owner.shape)
+        size = max(index for index, _ in organisms) + 1
+        counts = np.bincount(owner.ravel(), minlength=size)
+        mean_y = np.bincount(owner.ravel(), weights=ys.ravel(), minlength=size)
+        mean_x = np.bincount(owner.ravel(), weights=xs.ravel(), minlength=size)
+        for index, name in organisms:
+            x = (mean_x[index] / counts[index] + 0.5) * self.zoom
+            y = (mean_y[index] / counts[index] + 0.5) * self.zoom
+            text = self.font.render(name, True, (0, 0, 0), (255, 255, 255))
+            self.surface.blit(text, text.get_rect(center=(int(x), int(y))))
+
+    def _identity_bar(self) -> None:
+        """The identity view's colour scale (0 to 1) and the grey of species without identity, in a
+        box at the grid's top right corner."""
+        pg = self.pygame
+        room = self.surface.get_width()
+        width, top = max(20, min(120, room - 70)), 6
+        left = max(0, room - width - 64)
+        pg.draw.rect(self.surface, (255, 255, 255), (left - 4, top - 4, width + 64, 34))
+        pg.draw.rect(self.surface, (160, 160, 160), (left - 4, top - 4, width + 64, 34), 1)
+        ramp = identity_ramp(np.linspace(0.0, 1.0, width))
+        for x, colour in enumerate(np.rint(ramp * 255).astype(int)):
+            pg.draw.line(self.surface, tuple(colour), (left + x, top), (left + x, top + 10))
+        for value in (0.0, 0.5, 1.0):
+            text = self.font.render(f"{value:g}", True, (20, 20, 20))
+            self.surface.blit(text, (left + int(value * (width - 1)) - text.get_width() // 2, top + 12))
+        pg.draw.rect(self.surface, IDENTITY_ABSENT, (left + width + 10, top, 10, 10))
+        self.surface.blit(self.font.render("none", True, (20, 20, 20)), (left + width + 24, top - 2))
+
+    def _status(self) -> None:
+        pg, s = self.pygame, self.state
+        top = self.grid[0] * self.zoom
+        elapsed = max(1e-6, time.perf_counter() - self.started)
+        speed = SPEEDS[s.speed]
+        pace = "max" if speed == float("inf") else (f"{speed:g}" if speed >= 1 else f"1/{round(1 / speed)}")
+        line = (f"step {self.source.step}  {self.steps_done / elapsed:6.0f} steps/s  "
+                f"{self.clock.get_fps():4.0f} fps  x{pace}  view {s.view}"
+                f"{f' [{s.hidden_channel}]' if s.view == 'hidden' else ''}"
+                f"{'  paused' if s.paused else ''}"
+                f"{'  REC' if isinstance(self.source, LiveSource) and self.source.recording else ''}")
+        if s.message and s.message_until > time.perf_counter():
+            line += f"  | {s.message}"
+        self.surface.blit(self.font.render(line, True, (20, 20, 20)), (4, top + 3))
+        x = 4
+        for index, name, cells in self.source.organisms()[:12]:
+            pg.draw.rect(self.surface, organism_colour(index), (x, top + 22, 10, 10))
+            label = self.font.render(f"{name} {cells}", True, (20, 20, 20))
+            self.surface.blit(label, (x + 13, top + 20))
+            x += 13 + label.get_width() + 10
+
+    def _timeline(self) -> None:
+        pg, source = self.pygame, self.source
+        top, width = self.grid[0] * self.zoom + STATUS_HEIGHT, self.surface.get_width()
+        pg.draw.rect(self.surface, (210, 210, 210), (0, top, width, TIMELINE_HEIGHT))
+        last = max(1, int(source.recording_file.steps[-1]))
+        for step in source.event_steps:
+            x = int(step / last * (width - 1))
+            pg.draw.line(self.surface, (200, 60, 60), (x, top), (x, top + TIMELINE_HEIGHT))
+        x = int(source.index / max(1, len(source) - 1) * (width - 1))
+        pg.draw.rect(self.surface, (30, 30, 30), (max(0, x - 2), top, 4, TIMELINE_HEIGHT))
+
+    def _help(self) -> None:
+        box = self.pygame.Surface((self.surface.get_width(), 20 * len(HELP) + 8), self.pygame.SRCALPHA)
+        box.fill((0, 0, 0, 170))
+        for i, text in enumerate(HELP):
+            box.blit(self.font.render(text, True, (255, 255, 255)), (6, 4 + 20 * i))
+        self.surface.blit(box, (0, 0))
+
+    def screenshot(self, path: Path | None = None) -> Path:
+        """Save the window as it is drawn (the grid at the window's zoom, the status line with the
+        organisms' names, the timeline of a replay) as a PNG; an existing file is never replaced."""
+        if path is None:
+            self.screenshot_dir.mkdir(parents=True, exist_ok=True)
+            path = self.screenshot_dir / f"nca-world-step{self.source.step:06d}.png"
+            number = 2
+            while path.exists():
+                path = self.screenshot_dir / f"nca-world-step{self.source.step:06d}-{number}.png"
+                number += 1
+        self.draw()
+        self.pygame.image.save(self.surface, str(path))
+        return path
+
+    # ------------------------------------------------------------------ loop
+
+    def run(self, max_frames: int | None = None) -> None:
+        """The window's loop: events, stepping, drawing, at most `fps` frames a second."""
+        frames = 0
+        while not self.closed and (max_frames is None or frames < max_frames):
+            for event in self.pygame.event.get():
+                self.handle(event)
+            self.tick()
+            self.draw()
+            self.clock.tick(self.fps)
+            frames += 1
+
+    def close(self) -> None:
+        """Close the source and the window; safe to call twice."""
+        if getattr(self, "_done", False):
+            return
+        self._done = True
+        self.source.close()
+        self.pygame.display.quit()
+
+    def __enter__(self) -> Viewer:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
