@@ -294,6 +294,9 @@ def _export(args: argparse.Namespace) -> None:
 def _models(args: argparse.Namespace) -> None:
     from nca_world.agents.modelfile import load_rule
 
+    if args.sheet is not None:
+        _sheet(args)
+        return
     if not args.paths:
         _list_library()
         return
@@ -304,7 +307,35 @@ def _models(args: argparse.Namespace) -> None:
               f"({spec.identity_mode}) fire_rate={spec.fire_rate} boundary={spec.boundary} "
               f"target={None if rule.target is None else rule.target.shape}")
     if args.stability:
+        args.steps = 2000 if args.steps is None else args.steps
         _stability(args, rules)
+
+
+def _sheet(args: argparse.Namespace) -> None:
+    """Draw the contact sheet of the named models (each refused with its reason when unreadable),
+    or of the whole library (an unreadable model skipped with a note)."""
+    from nca_world.agents import library
+    from nca_world.agents.errors import ModelFileError
+    from nca_world.agents.modelfile import load_rule
+    from nca_world.sim.contact_sheet import check_output, contact_sheet
+
+    check_output(args.sheet, args.overwrite)  # before any model is grown
+    models = []
+    if args.paths:
+        for given in args.paths:
+            path = library.locate(given, Path.cwd())
+            if not path.exists():
+                raise NcaWorldError(f"{given}: expected a model file or a library name, got neither")
+            models.append((path.stem, load_rule(path)))
+    else:
+        for name, path in library.models().items():
+            try:
+                models.append((name, load_rule(path)))
+            except ModelFileError as error:
+                print(f"nca-world: warning: {name}: skipped ({error})", file=sys.stderr)
+    steps = 200 if args.steps is None else args.steps
+    print(f"{contact_sheet(models, args.sheet, steps=steps, overwrite=args.overwrite)}: {len(models)} model(s) "
+          f"grown {steps} steps")
 
 
 def _list_library() -> None:
@@ -449,9 +480,13 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("paths", nargs="*", type=Path, help="model files (none: list the library)")
     models.add_argument("--stability", action="store_true",
                         help="grow each model alone and check it against the stability gates (README)")
-    models.add_argument("--steps", type=_count(1, 1_000_000), default=2000, help="steps to grow (default 2000)")
+    models.add_argument("--steps", type=_count(1, 1_000_000),
+                        help="steps to grow (default 2000 for --stability, 200 for --sheet)")
     models.add_argument("--seeds", type=_count(1, 100), default=3, help="fire seeds to average (default 3)")
     models.add_argument("--card", action="store_true", help="write the result into each model's card (<model>.md)")
+    models.add_argument("--sheet", type=Path, metavar="OUT.png",
+                        help="draw every library model (or the models named) grown from its seed into one PNG")
+    models.add_argument("--overwrite", action="store_true", help="let --sheet replace an existing file")
     models.set_defaults(handler=_models)
     imports = commands.add_parser("import", help="convert published model files (Growing NCA demo JSON) to nca-world")
     imports.add_argument("paths", nargs="+", type=Path)
