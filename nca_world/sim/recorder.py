@@ -6,6 +6,7 @@ Layout (format ``nca-world-recording``, version 2)::
                      text), height, width, channels (JSON list of recorded state channels), dtype,
                      every, complete (False until the run ends normally)
     /models/<name>   each species' model file, embedded (see `agents.modelfile`)
+    /added_models/   the models of species added during the run (see `sim.added_models`)
     /frames          (N, len(channels), H, W) uint8 (0..255 for 0..1) or float16, one frame a chunk,
                      compressed with LZ4 (HDF5 filter 32004; `import hdf5plugin` to read), gzip, lzf
                      or not at all
@@ -53,6 +54,7 @@ import numpy as np
 from nca_world.agents.errors import RecordingError
 from nca_world.agents.modelfile import write_rule
 from nca_world.agents.spec import Rule
+from nca_world.sim import added_models
 from nca_world.sim.chunks import Lz4Chunks, byte_shuffle
 from nca_world.sim.frames import take
 from nca_world.sim.metrics import COLUMNS
@@ -298,6 +300,7 @@ class Recorder:
         f.create_dataset("keyframes/step", (0,), np.int64, maxshape=(None,), chunks=(256,))
         f.create_dataset("keyframes/events_before", (0,), np.int64, maxshape=(None,), chunks=(256,))
         f.create_dataset("keyframes/organisms", (0,), h5py.string_dtype(), maxshape=(None,), chunks=(256,))
+        added_models.create(f)
 
     def _copy_prefix(self, original: Recording, at: int) -> None:
         """Start with everything `original` recorded up to step `at` (a fork)."""
@@ -376,6 +379,15 @@ class Recorder:
             self._reserve(self._grown("events", 1))
             self._extend("events", np.array([text], dtype=f"S{EVENT_BYTES}"))
         self.events_logged += 1
+
+    def embed(self, species: str, rule: Rule) -> None:
+        """Embed the model of a species added during the run (`sim.added_models`), unless the file
+        holds it already (a species the world had when the file was created)."""
+        if self.failed or species in self.file["models"]:
+            return
+        with self._writing():
+            self._reserve(added_models.nbytes(rule))
+            added_models.append(self.file, species, rule)
 
     def close(self, complete: bool) -> None:
         """Finish writing; `complete` marks a run that ended normally. Safe to call twice.

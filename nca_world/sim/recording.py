@@ -22,6 +22,7 @@ import numpy as np
 from nca_world.agents.errors import RecordingError
 from nca_world.agents.modelfile import read_rule
 from nca_world.agents.spec import Rule
+from nca_world.sim import added_models
 from nca_world.sim.metrics import COLUMNS
 from nca_world.sim.world import Organism
 
@@ -120,8 +121,10 @@ class Recording:
 
     @property
     def models(self) -> dict[str, Rule]:
-        """The embedded rules of every species."""
-        return {name: read_rule(group, f"{self.path}:/models/{name}") for name, group in self.file["models"].items()}
+        """The embedded rules of every species: those of the world when the file was created, then
+        those of species added during the run (`sim.added_models`)."""
+        known = {name: read_rule(group, f"{self.path}:/models/{name}") for name, group in self.file["models"].items()}
+        return {**known, **added_models.read(self.file, self.path)}
 
     @property
     def keyframe_steps(self) -> np.ndarray:
