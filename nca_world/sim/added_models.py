@@ -46,6 +46,11 @@ def nbytes(rule: Rule) -> int:
     return sum(a.nbytes for a in arrays_of(rule).values()) + 4096
 
 
+def holds(file: h5py.File, species: str) -> bool:
+    """Whether an open recording holds a model of `species` (in ``/models`` or added)."""
+    return species in file["models"] or any(json.loads(text)["species"] == species for text in file[INDEX][()])
+
+
 def append(file: h5py.File, species: str, rule: Rule) -> None:
     """Append the model of `species` to an open recording (in SWMR mode too)."""
     arrays, index = file[ARRAYS], file[INDEX]

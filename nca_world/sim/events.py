@@ -1,4 +1,5 @@
-"""Applying events to a world: spawn, cuts, noise, kills, moves, identity changes, removal.
+"""Applying events to a world: spawn, cuts, noise, kills, moves, identity changes, removal,
+takeovers and new species.
 
 Every event is one of the typed objects of `sim.scenario` (scripted or interactive alike); its
 log record (`record_of`) turns back into the same event (`event_of`) for replays. Randomness
@@ -9,13 +10,17 @@ organism's unwrapped body.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 from pydantic import TypeAdapter
 
+from nca_world.agents.errors import WorldError
+from nca_world.agents.spec import Rule
 from nca_world.sim.metrics import body_on_torus, minimum_image
 from nca_world.sim.scenario import (
+    AddSpecies,
     Convert,
     CutCircle,
     CutLine,
@@ -165,10 +170,17 @@ def event_of(record: dict[str, Any]) -> Any:
     return EVENT_ADAPTER.validate_python({**record["event"], "step": record["step"]})
 
 
-def apply(world: World, event: Any, number: int = 0) -> dict[str, Any]:
-    """Apply `event` to the world now; returns its effect (cells killed, moved, ...)."""
+def apply(world: World, event: Any, number: int = 0, models: Mapping[str, Rule] | None = None) -> dict[str, Any]:
+    """Apply `event` to the world now; returns its effect (cells killed, moved, ...). `models`
+    holds, by species name, the rules that ``add_species`` events bring in."""
     record: dict[str, Any] = {}
-    if isinstance(event, Spawn):
+    if isinstance(event, AddSpecies):
+        rule = (models or {}).get(event.name)
+        if rule is None:
+            raise WorldError(f"add_species {event.name!r}: expected its model ({event.model!r}) loaded, got none")
+        world.add_species(event.name, rule)
+        record["species_count"] = len(world.rules)
+    elif isinstance(event, Spawn):
         world.spawn(event.name, event.species, event.position, event.identity)
         record["index"] = world.organism(event.name).index
     elif isinstance(event, CutCircle | CutRect | CutLine):

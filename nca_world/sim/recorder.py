@@ -382,8 +382,8 @@ class Recorder:
 
     def embed(self, species: str, rule: Rule) -> None:
         """Embed the model of a species added during the run (`sim.added_models`), unless the file
-        holds it already (a species the world had when the file was created)."""
-        if self.failed or species in self.file["models"]:
+        holds it already (a species the world had when the file was created, or embedded before)."""
+        if self.failed or added_models.holds(self.file, species):
             return
         with self._writing():
             self._reserve(added_models.nbytes(rule))

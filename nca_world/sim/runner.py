@@ -20,12 +20,21 @@ from typing import Any
 import numpy as np
 
 from nca_world.agents.errors import RecordingError, ScenarioError
+from nca_world.agents.spec import Rule
 from nca_world.sim import core
 from nca_world.sim import events as event_ops
 from nca_world.sim import world as world_module
 from nca_world.sim.recorder import Recorder, channel_selection, recorded_channels, recording_memory
 from nca_world.sim.recording import Recording, open_recording
-from nca_world.sim.scenario import MAX_STEPS, Scenario, Spawn, apply_override, dump_toml, load_scenario_text
+from nca_world.sim.scenario import (
+    MAX_STEPS,
+    AddSpecies,
+    Scenario,
+    Spawn,
+    apply_override,
+    dump_toml,
+    load_scenario_text,
+)
 from nca_world.sim.world import World
 
 
@@ -124,13 +133,16 @@ class Run:
         self.scenario, self.world, self.recorder = scenario, world, recorder
         self.scripted = scheduled_events(scenario)
         self.applied_this_step = 0
+        self.models: dict[str, Rule] = dict(scenario.added)  # rules that add_species events bring in, by species
 
     def apply(self, event: Any, source: str) -> dict[str, Any]:
-        """Apply one event now and log it."""
-        effect = event_ops.apply(self.world, event, self.applied_this_step)
+        """Apply one event now and log it (a new species' model is embedded in the recording)."""
+        effect = event_ops.apply(self.world, event, self.applied_this_step, self.models)
         self.applied_this_step += 1
         record = event_ops.record_of(event, self.world.step_count, effect, source)
         if self.recorder is not None:
+            if isinstance(event, AddSpecies):
+                self.recorder.embed(event.name, self.world.rules[event.name])
             self.recorder.event(record)
         return record
 
@@ -223,9 +235,18 @@ def restore_at(original: Recording, at: int, scenario: Scenario | None = None) -
     keyed = [i for i, s in enumerate(keyframes) if s <= at]
     key = original.keyframe(keyed[-1])
     world = build_world(scenario, original.seed)
-    world.restore(key.step, key.state, key.owner, key.organisms)
     run = Run(scenario, world, None)
-    log = [r for r in original.events[key.events_before :] if r["step"] <= at]
+    run.models.update(original.models)
+    events = original.events
+    for record in events[: key.events_before]:  # species added before the keyframe, in their order
+        name = record["event"]["name"] if record["event"]["kind"] == "add_species" else None
+        if name is not None and name not in world.rules:
+            if name not in run.models:
+                raise RecordingError(f"{original.path}: events: add_species {name!r} at step {record['step']}: "
+                                     "expected its model embedded in the recording, got none")
+            world.add_species(name, run.models[name])
+    world.restore(key.step, key.state, key.owner, key.organisms)
+    log = [r for r in events[key.events_before :] if r["step"] <= at]
     while True:
         run.replay(r for r in log if r["step"] == world.step_count)
         if world.step_count == at:
@@ -270,10 +291,13 @@ def fork(recording_path: Path, at: int, scenario: Scenario | None = None, *, ste
 def _recorder(scenario: Scenario, world: World, path: Path, prefix: tuple | None = None,
               overwrite: str = "any") -> Recorder:
     record = scenario.file.record
-    return Recorder(path, world, scenario_text=scenario.text,
-                    channels=recorded_channels(record.channels, world), dtype=record.dtype,
-                    compression=record.compression, every=record.every, keyframe_every=record.keyframe_every,
-                    flush_every=record.flush_every, prefix=prefix, overwrite=overwrite)
+    recorder = Recorder(path, world, scenario_text=scenario.text,
+                        channels=recorded_channels(record.channels, world), dtype=record.dtype,
+                        compression=record.compression, every=record.every, keyframe_every=record.keyframe_every,
+                        flush_every=record.flush_every, prefix=prefix, overwrite=overwrite)
+    for name, rule in scenario.added.items():  # the stored scenario needs them, even if the run stops earlier
+        recorder.embed(name, rule)
+    return recorder
 
 
 def _drive(run: Run, steps: int, progress: bool, on_step: Callable[[World], None] | None) -> Summary:

@@ -9,7 +9,7 @@
 [record]         path, every, channels, dtype, compression, keyframe_every, flush_every
 ```
 Event kinds: ``spawn``, ``cut_circle``, ``cut_rect``, ``cut_line``, ``noise``, ``kill_fraction``,
-``move``, ``set_identity``, ``remove``.
+``move``, ``set_identity``, ``remove``, ``convert``, ``add_species``.
 """
 
 from __future__ import annotations
@@ -216,11 +216,29 @@ class Convert(Timing):
         return self
 
 
+class AddSpecies(Timing):
+    """A new species joins the running world, once: `name`, with the rule of `model` (a model file
+    relative to the scenario, or a library name; in a recording, the model embedded under `name`)."""
+
+    kind: Literal["add_species"] = "add_species"
+    name: str = Field(min_length=1)
+    model: str = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _once(self) -> AddSpecies:
+        if self.every is not None:
+            raise ValueError("expected step = N (a species joins the world once)")
+        if self.organism is not None:
+            raise ValueError("organism: expected none (adding a species acts on no organism)")
+        return self
+
+
 Event = Annotated[
-    Spawn | CutCircle | CutRect | CutLine | Noise | KillFraction | Move | SetIdentity | Remove | Convert,
+    Spawn | CutCircle | CutRect | CutLine | Noise | KillFraction | Move | SetIdentity | Remove | Convert | AddSpecies,
     Field(discriminator="kind"),
 ]
-EVENT_TYPES = (Spawn, CutCircle, CutRect, CutLine, Noise, KillFraction, Move, SetIdentity, Remove, Convert)
+EVENT_TYPES = (Spawn, CutCircle, CutRect, CutLine, Noise, KillFraction, Move, SetIdentity, Remove, Convert,
+               AddSpecies)
 NEW_ORGANISMS = (Spawn, Convert)  # events that name a new organism
 
 
@@ -255,16 +273,20 @@ class ScenarioFile(Strict):
     @model_validator(mode="after")
     def _cross_checks(self) -> ScenarioFile:
         species = [s.name for s in self.species]
-        _unique("species", species)
+        added = self.added_steps()
+        _unique("species", species + [e.name for e in self.events if isinstance(e, AddSpecies)])
         names = [o.name for o in self.organisms] + [e.name for e in self.events if isinstance(e, NEW_ORGANISMS)]
         _unique("organisms", names)
+        planted = self.spawn_steps()
         for where, item in [*(("organisms", o) for o in self.organisms),
                             *(("events", e) for e in self.events if isinstance(e, NEW_ORGANISMS))]:
-            if item.species not in species:
-                raise ValueError(f"{where}.{item.name}.species: expected one of {species}, got {item.species!r}")
+            if item.species in added:
+                _after_addition(f"{where}.{item.name}", planted[item.name], item.species, added[item.species])
+            elif item.species not in species:
+                raise ValueError(f"{where}.{item.name}.species: expected one of {species + list(added)}, "
+                                 f"got {item.species!r}")
             if not isinstance(item, Convert):
                 _inside(f"{where}.{item.name}.position", item.position, self.world)
-        planted = self.spawn_steps()
         for index, event in enumerate(self.events):
             if event.organism is not None and event.organism not in names:
                 raise ValueError(f"events.{index}.organism: expected one of {names}, got {event.organism!r}")
@@ -282,6 +304,10 @@ class ScenarioFile(Strict):
             if isinstance(event, Move) and event.to is not None:
                 _inside(f"events.{index}.to", event.to, self.world)
         return self
+
+    def added_steps(self) -> dict[str, tuple[int, int]]:
+        """Per species added by an ``add_species`` event: its step and the event's index."""
+        return {e.name: (first_step(e), i) for i, e in enumerate(self.events) if isinstance(e, AddSpecies)}
 
     def spawn_steps(self) -> dict[str, tuple[int, int]]:
         """Per organism name: the step it is planted at and the index of its spawn event (-1 for
@@ -330,6 +356,15 @@ def _touches_grid(event: CutRect | CutLine, height: int, width: int) -> bool:
             and min(xs) - margin <= width - 1 and max(xs) + margin >= 0)
 
 
+def _after_addition(field: str, planted: tuple[int, int], species: str, added: tuple[int, int]) -> None:
+    """Refuse an organism of an added species planted before the ``add_species`` event (at the
+    same step: ``[[organisms]]`` entries come before events, so they must come a step later)."""
+    if planted < added:
+        raise ValueError(f"{field}.species: {species!r} joins the world at events.{added[1]} (step {added[0]}): "
+                         f"expected the organism planted after that, got step {planted[0]}"
+                         f"{' before the events of that step' if planted[1] < 0 else ''}")
+
+
 def first_step(event: Timing) -> int:
     """The first step at which `event` happens."""
     return event.step if event.step is not None else event.from_
@@ -350,10 +385,13 @@ def _inside(field: str, position: Position, world: WorldSection) -> None:
 
 
 class Scenario:
-    """A validated scenario with its species' rules loaded, ready to run."""
+    """A validated scenario with its species' rules loaded, ready to run; `added` holds the rules
+    of the species its ``add_species`` events bring in later."""
 
-    def __init__(self, file: ScenarioFile, text: str, path: Path, rules: dict[str, Rule]) -> None:
+    def __init__(self, file: ScenarioFile, text: str, path: Path, rules: dict[str, Rule],
+                 added: dict[str, Rule] | None = None) -> None:
         self.file, self.text, self.path, self.rules = file, text, path, rules
+        self.added = added or {}
         self.warnings = [f"{path}: {message}" for message in likely_mistakes(file)]
 
     @property
@@ -381,16 +419,22 @@ def load_scenario(path: Path | str, overrides: list[str] | None = None,
     file = validate(ScenarioFile, data, path, text, ScenarioError)
     rules: dict[str, Rule] = {}
     for index, species in enumerate(file.species):
-        model = library.locate(species.model, path.parent)
-        if not model.exists() and library.is_library_name(str(species.model)):
-            raise ScenarioError(f"{path}: species.{index}.model: expected a model file (relative to the "
-                                f"scenario) or a library name, got {str(species.model)!r}: not in "
-                                f"{', '.join(str(f) for f in library.folders())}")
-        try:
-            rules[species.name] = load_rule(model)
-        except ModelFileError as error:
-            raise ScenarioError(f"{path}: species.{index}.model: {error}") from error
-    return _resolved(file, text, path, rules)
+        rules[species.name] = _load_model(path, f"species.{index}.model", str(species.model))
+    added = {e.name: _load_model(path, f"events.{i}.model", e.model)
+             for i, e in enumerate(file.events) if isinstance(e, AddSpecies)}
+    return _resolved(file, text, path, rules, added)
+
+
+def _load_model(path: Path, field: str, model: str) -> Rule:
+    """The rule of a scenario's model entry: a file relative to the scenario, or a library name."""
+    found = library.locate(model, path.parent)
+    if not found.exists() and library.is_library_name(model):
+        raise ScenarioError(f"{path}: {field}: expected a model file (relative to the scenario) or a library "
+                            f"name, got {model!r}: not in {', '.join(str(f) for f in library.folders())}")
+    try:
+        return load_rule(found)
+    except ModelFileError as error:
+        raise ScenarioError(f"{path}: {field}: {error}") from error
 
 
 def dump_toml(data: dict) -> str:
@@ -431,19 +475,34 @@ def load_scenario_text(text: str, origin: Path, rules: dict[str, Rule]) -> Scena
     except tomllib.TOMLDecodeError as error:
         raise ScenarioError(f"{origin}: stored scenario is not valid TOML: {error}") from error
     file = validate(ScenarioFile, data, origin, text, ScenarioError)
-    missing = [s.name for s in file.species if s.name not in rules]
+    added = [e.name for e in file.events if isinstance(e, AddSpecies)]
+    missing = [name for name in [*(s.name for s in file.species), *added] if name not in rules]
     if missing:
         raise ScenarioError(f"{origin}: species {missing}: no embedded model")
-    return _resolved(file, text, origin, {s.name: rules[s.name] for s in file.species})
+    return _resolved(file, text, origin, {s.name: rules[s.name] for s in file.species},
+                     {name: rules[name] for name in added})
 
 
-def _resolved(file: ScenarioFile, text: str, path: Path, rules: dict[str, Rule]) -> Scenario:
-    """Cross-checks that need the rules: equal channel counts, identity lengths, noise channels."""
+def _resolved(file: ScenarioFile, text: str, path: Path, rules: dict[str, Rule],
+              added: dict[str, Rule] | None = None) -> Scenario:
+    """Cross-checks that need the rules (those of the ``[[species]]`` and of species `added` by
+    events): equal channel counts and alive thresholds, identity lengths, noise channels."""
+    added = added or {}
+    first = next(iter(rules.values())).spec
+    for name, rule in added.items():
+        field = f"{path}: events.{file.added_steps()[name][1]}.model"
+        if rule.spec.channels != first.channels:
+            raise ScenarioError(f"{field}: expected {first.channels} channels like the [[species]], "
+                                f"got {rule.spec.channels}")
+        if rule.spec.alive_threshold != first.alive_threshold:
+            raise ScenarioError(f"{field}: expected alive_threshold {first.alive_threshold} like the [[species]], "
+                                f"got {rule.spec.alive_threshold}")
     channels = {name: rule.spec.channels for name, rule in rules.items()}
     if len(set(channels.values())) > 1:
         raise ScenarioError(f"{path}: species: expected every species to have the same channel count, "
                             f"got {channels}")
     channel_count = next(iter(channels.values()))
+    species_rules, rules = rules, {**rules, **added}
     species_of = {o.name: o.species for o in file.organisms}
     species_of.update({e.name: e.species for e in file.events if isinstance(e, NEW_ORGANISMS)})
     for index, event in enumerate(file.events):
@@ -460,7 +519,7 @@ def _resolved(file: ScenarioFile, text: str, path: Path, rules: dict[str, Rule])
                         rules[organism.species].spec.identity_channels)
     if isinstance(file.record.channels, list):
         _check_channels(path, "record.channels", file.record.channels, channel_count)
-    return Scenario(file, text, path, rules)
+    return Scenario(file, text, path, species_rules, added)
 
 
 def _check_channels(path: Path, field: str, chosen: list[int], count: int) -> None:

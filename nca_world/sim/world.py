@@ -213,6 +213,28 @@ class World:
             self.state[taken, spec.identity_slice] = values
         return organism, len(ys)
 
+    def add_species(self, name: str, rule: Rule) -> None:
+        """Let organisms of a new species `name` live in this world from now on; its rule must
+        have the world's channel count and alive threshold. Species added in the same order at the
+        same steps give the same numbers (the core's tables and scratch are rebuilt here)."""
+        if name in self.rules:
+            raise WorldError(f"species {name!r}: the name is already taken (have {self._species_names})")
+        spec = rule.spec
+        if spec.channels != self.channels:
+            raise WorldError(f"species {name!r}: expected {self.channels} channels like the world's species, "
+                             f"got {spec.channels}")
+        if spec.alive_threshold != self.alive_threshold:
+            raise WorldError(f"species {name!r}: expected alive_threshold {self.alive_threshold}, "
+                             f"got {spec.alive_threshold}")
+        rules = [*self.rules.values(), rule]
+        hidden = max(r.spec.hidden for r in rules)
+        check_memory(memory_needed(self.height, self.width, self.channels, hidden, len(rules)),
+                     f"species {name!r}: a {self.height}x{self.width} world of {len(rules)} species")
+        self.rules[name] = rule
+        self._species_names.append(name)
+        self._tables = _stack_species(rules)
+        self._scratch = core.make_scratch(self.channels, hidden, len(rules), self.height, self.width)
+
     def _register(self, organism: Organism) -> None:
         """Append `organism` to the organism table and the core's per-organism arrays."""
         spec = self.rules[organism.species].spec
