@@ -238,12 +238,11 @@ def restore_at(original: Recording, at: int, scenario: Scenario | None = None) -
     run = Run(scenario, world, None)
     run.models.update(original.models)
     events = original.events
-    for record in events[: key.events_before]:  # species added before the keyframe, in their order
-        name = record["event"]["name"] if record["event"]["kind"] == "add_species" else None
-        if name is not None and name not in world.rules:
+    for name in species_at_keyframe(original, events, key.events_before):
+        if name not in world.rules:
             if name not in run.models:
-                raise RecordingError(f"{original.path}: events: add_species {name!r} at step {record['step']}: "
-                                     "expected its model embedded in the recording, got none")
+                raise RecordingError(f"{original.path}: events: add_species {name!r}: expected its model "
+                                     "embedded in the recording, got none")
             world.add_species(name, run.models[name])
     world.restore(key.step, key.state, key.owner, key.organisms)
     log = [r for r in events[key.events_before :] if r["step"] <= at]
@@ -252,6 +251,15 @@ def restore_at(original: Recording, at: int, scenario: Scenario | None = None) -
         if world.step_count == at:
             return run
         run.step()
+
+
+def species_at_keyframe(original: Recording, events: list[dict[str, Any]], events_before: int) -> list[str]:
+    """The species a recorded world had at a keyframe logged after `events_before` events: those it
+    had when the file was created (``/models``; a live recording may start after species joined)
+    that no logged event adds, then those that ``add_species`` events before the keyframe added."""
+    logged = [r["event"]["name"] for r in events if r["event"]["kind"] == "add_species"]
+    before = [r["event"]["name"] for r in events[:events_before] if r["event"]["kind"] == "add_species"]
+    return [name for name in original.file["models"] if name not in logged] + before
 
 
 def _world_text(scenario: Scenario) -> str:

@@ -6,9 +6,10 @@ event object of `sim.scenario`, applied and logged exactly like a scripted one.
 
 Keys: space pause, ``.`` one step, ``,`` one frame back (replay), ``+``/``-`` speed, ``v`` next
 view, ``[``/``]`` hidden channel, ``1``-``9`` species to seed, ``i`` identity to seed, ``s`` seed
-at the cursor, ``r`` start/stop recording (live), F12 screenshot, ``h`` help, ``q``/Esc quit.
-Mouse: left-drag cuts (wheel sets the radius), right-drag moves the organism under the cursor;
-in a replay, click or drag the timeline to seek.
+at the cursor, ``m`` the model picker (live), ``r`` start/stop recording (live), F12 screenshot,
+``h`` help, ``q``/Esc quit. Mouse: left-drag cuts (wheel sets the radius), right-drag moves the
+organism under the cursor; with a model chosen in the picker a click seeds it (adding its species
+to the world when new, a logged `AddSpecies`); in a replay, click or drag the timeline to seek.
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ from typing import Any
 import numpy as np
 
 from nca_world.agents.errors import NcaWorldError
+from nca_world.agents.spec import Rule
+from nca_world.sim import picker_panel
+from nca_world.sim.picker import Picker
 from nca_world.sim.recorder import Recorder, recorded_channels
 from nca_world.sim.recording import Recording
 from nca_world.sim.render import (
@@ -35,7 +39,7 @@ from nca_world.sim.render import (
     render,
 )
 from nca_world.sim.runner import Run
-from nca_world.sim.scenario import CutCircle, Move, Spawn
+from nca_world.sim.scenario import AddSpecies, CutCircle, Move, Spawn
 
 STATUS_HEIGHT = 40
 TIMELINE_HEIGHT = 14
@@ -46,7 +50,7 @@ IDENTITY_CHOICES = (1.0, 0.5, 0.0)
 HELP = [
     "space pause   . step   , back (replay)   + - speed   v view   [ ] hidden channel",
     "left-drag cut (wheel: radius)   right-drag move organism   1-9 species   i identity   s seed",
-    "r record (live)   l names on/off   F12 screenshot   h help   q quit",
+    "m models (live)   r record (live)   l names on/off   F12 screenshot   h help   q quit",
 ]
 
 
@@ -82,6 +86,21 @@ class LiveSource:
     def apply(self, event: Any) -> None:
         self.run.apply(event, "viewer")
 
+    def add_species(self, name: str, rule: Rule) -> str:
+        """The world's species that runs `rule`: one with the same spec and weights, else a new one
+        called `name` (made unique) added now by a logged `AddSpecies` (the model is embedded)."""
+        weights = rule.weights()
+        for species, existing in self.world.rules.items():
+            if existing.spec == rule.spec and all(np.array_equal(a, weights[k]) for k, a in existing.weights().items()):
+                return species
+        species, number = name, 1
+        while species in self.world.rules:
+            number += 1
+            species = f"{name}-{number}"
+        self.run.models[species] = rule
+        self.apply(AddSpecies(kind="add_species", step=self.step, name=species, model=name))
+        return species
+
     @property
     def recording(self) -> bool:
         return self.run.recorder is not None
@@ -100,6 +119,8 @@ class LiveSource:
                                          channels=recorded_channels(record.channels, self.world), dtype=record.dtype,
                                          compression=record.compression, every=1, keyframe_every=record.keyframe_every,
                                          flush_every=record.flush_every, overwrite="never")
+            for name, rule in self.run.models.items():  # species the scenario adds later, for forks
+                self.run.recorder.embed(name, rule)
             self.run.recorder.keyframe(self.world)
         except NcaWorldError as error:  # an existing file, a full disk: say so in the status line, keep viewing
             self.run.recorder = None
@@ -184,6 +205,7 @@ class ViewState:
     last_cut: tuple[int, int, float, float] | None = None  # y, x, radius, until
     frame_debt: float = 0.0
     cursor: tuple[int, int] = (0, 0)
+    picking: bool = False  # the model picker's panel is open
 
 
 HEADLESS_HINT = ("for a machine without a screen: `nca-world run SCENARIO` records a run, and "
@@ -231,6 +253,7 @@ class Viewer:
         self.surface = pygame.Surface(self._window_size())
         self.closed = False
         self.steps_done, self.started = 0, time.perf_counter()
+        self.picker: Picker | None = None  # made when first opened (it reads the model library)
 
     # ------------------------------------------------------------------ geometry
 
@@ -267,6 +290,8 @@ class Viewer:
                 self.screen = pg.display.set_mode(self._window_size(), pg.RESIZABLE)
         elif event.type == pg.KEYDOWN:
             self._key(event)
+        elif event.type == pg.MOUSEWHEEL and s.picking and self.picker is not None:
+            picker_panel.scroll(self.picker, event.y, self.grid[0] * self.zoom)
         elif event.type == pg.MOUSEWHEEL:
             s.brush = float(min(64, max(1, s.brush + event.y)))
         elif event.type == pg.MOUSEBUTTONDOWN:
@@ -308,6 +333,8 @@ class Viewer:
             self.say(f"saved {self.screenshot()}")
         elif isinstance(source, LiveSource):
             self._live_key(key, text)
+        elif key == pg.K_m:
+            self.say("the model picker is for live worlds (view a scenario)")
 
     def _live_key(self, key: int, text: str) -> None:
         pg, s, source = self.pygame, self.state, self.source
@@ -321,6 +348,16 @@ class Viewer:
             self.seed_at(s.cursor)
         elif key == pg.K_r:
             self.say(source.toggle_recording())
+        elif key == pg.K_m:
+            self.toggle_picker()
+
+    def toggle_picker(self) -> None:
+        """Open or close the model picker's panel."""
+        world = self.source.world
+        if self.picker is None:
+            self.picker = Picker(world.channels, world.alive_threshold)
+        self.state.picking = not self.state.picking
+        self.say("choose a model, then click in the world" if self.state.picking else "model picker closed")
 
     def _press(self, event: Any) -> None:
         s = self.state
@@ -329,6 +366,8 @@ class Viewer:
             if event.pos[1] >= self.grid[0] * self.zoom + STATUS_HEIGHT:
                 s.seeking = True
                 self.source.seek(event.pos[0] / max(1, self.surface.get_width() - 1))
+            return
+        if event.button == 1 and self.picker is not None and self._pick(event.pos):
             return
         cell = self.cell_at(event.pos)
         if cell is None:
@@ -362,6 +401,30 @@ class Viewer:
         radius = self.state.brush
         self.source.apply(CutCircle(kind="cut_circle", step=self.source.step, center=cell, radius=radius))
         self.state.last_cut = (cell[0], cell[1], radius, time.perf_counter() + 0.6)
+
+    def _pick(self, position: tuple[int, int]) -> bool:
+        """A left click with the picker in use: on the open panel it chooses the model under it
+        (the panel closes when it fits); in the world, with a model chosen, it seeds that model at
+        the cell (one click, one organism; the next click cuts again). Whether the click was taken."""
+        picker, width, height = self.picker, self.surface.get_width(), self.grid[0] * self.zoom
+        if self.state.picking and picker_panel.inside(position, width, height):
+            index = picker_panel.row_at(picker, position, width, height)
+            if index is not None:
+                self.say(picker.choose(index))
+                self.state.picking = not picker.choices[index].fits  # a fitting choice closes the panel
+            return True
+        cell, chosen = self.cell_at(position), picker.chosen
+        if chosen is None or cell is None:
+            return False
+        picker.chosen = None
+        try:
+            species = self.source.add_species(chosen.name, chosen.rule)
+        except NcaWorldError as error:  # the memory for one more species: say so, keep viewing
+            self.say(f"cannot add {chosen.name}: {error}")
+            return True
+        self.state.species = self.source.species().index(species)
+        self.seed_at(cell)
+        return True
 
     def seed_at(self, cell: tuple[int, int]) -> None:
         """Plant the selected species with the selected identity at `cell` (a logged `Spawn`)."""
@@ -424,6 +487,9 @@ class Viewer:
             pg.draw.circle(self.surface, (200, 0, 0), centre, max(1, int(radius * self.zoom)), 1)
         if s.labels:
             self._labels(layers.owner)
+        if s.picking and self.picker is not None:
+            self.picker.grow_one()
+            picker_panel.draw(pg, self.surface, self.font, self.picker, self.grid[0] * self.zoom)
         self._status()
         if s.view == "identity" and layers.identity is not None and layers.identity.shape[2] == 1:
             self._identity_bar()
