@@ -58,7 +58,8 @@ def draw(pg: Any, surface: Any, font: Any, picker: Picker, height: int) -> None:
     surface.blit(box, (x0, 0))
     pg.draw.line(surface, (160, 160, 160), (x0, 0), (x0, height))
     fitting = sum(choice.fits for choice in picker.choices)
-    title = f"models: {fitting} of {len(picker.choices)} fit (m closes)"
+    more = len(picker.choices) > visible_rows(height)
+    title = f"models: {fitting} of {len(picker.choices)} fit (m closes{', wheel scrolls' if more else ''})"
     surface.blit(font.render(title, True, (20, 20, 20)), (x0 + 6, 4))
     shown = picker.choices[picker.scroll : picker.scroll + visible_rows(height)]
     for row, choice in enumerate(shown):
