@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_TESTS = {
     # (tests/test_core.py adds the torch parity, at several minutes a mutant on a shared machine)
     "nca_world/sim/core.py": ["tests/test_meeting.py", "tests/test_species_parity.py", "tests/test_world.py"],
-    "nca_world/sim/events.py": ["tests/test_events.py", "tests/test_convert.py"],
+    "nca_world/sim/events.py": ["tests/test_events.py", "tests/test_convert.py", "tests/test_known_events.py"],
     "nca_world/sim/alignment.py": ["tests/test_analysis_alignment.py", "tests/test_analysis.py"],
     "nca_world/sim/metrics.py": ["tests/test_torus_metrics.py", "tests/test_recorder.py",
                                  "tests/test_known_metrics.py"],
