@@ -53,7 +53,7 @@ DEFAULT_TESTS = {
                                "tests/test_sweep.py::test_exploded_and_contact_on_a_synthetic_recording",
                                "tests/test_known_sweep_summaries.py"],
     "nca_world/sim/stats.py": ["tests/test_stats.py", "tests/test_report.py"],
-    "nca_world/sim/study_measures.py": ["tests/test_study_measures.py"],
+    "nca_world/sim/study_measures.py": ["tests/test_study_measures.py", "tests/test_known_study_measures.py"],
     "nca_world/sim/stability.py": ["tests/test_stability.py"],
     "nca_world/agents/train.py": ["tests/test_train.py"],
 }
