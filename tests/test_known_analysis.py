@@ -1,9 +1,10 @@
 """Known answers for `sim.analysis` that its mutation sampling (issue 18) showed unguarded: every
 expected value here is counted by hand on a small synthetic recording."""
 
+import numpy as np
 import pytest
 
-from nca_world.sim.analysis import analyze
+from nca_world.sim.analysis import analyze, largest_component
 from nca_world.sim.scenario import CutCircle
 from tests.test_analysis import block_at, synthetic
 
@@ -38,3 +39,16 @@ def test_a_viewer_cut_right_after_the_first_frame_is_found(tmp_path):
     result = analyze(synthetic(tmp_path / "early.h5", frames, [(12, 13)], events=[(1, cut, {"killed": 10}, "viewer")]))
     assert result.regeneration.name.tolist() == ["o1"]
     assert result.regeneration.regrowth_steps.tolist() == [4]  # whole again at step 5
+
+
+@pytest.mark.parametrize("first_row_column", [2, 4])
+def test_cells_touching_diagonally_across_the_top_bottom_seam_are_one_piece(first_row_column):
+    """(4, 3) in the last row and (0, 2) or (0, 4) in the first: corner neighbours across the seam
+    of a crop that goes all the way round a torus's rows."""
+    cells = np.zeros((5, 6), bool)
+    cells[4, 3] = cells[0, first_row_column] = True
+    assert largest_component(cells) == 1
+    assert largest_component(cells, wrap_rows=True) == 2
+    cells[0, first_row_column] = False
+    cells[0, 3 + 2 * (first_row_column - 3)] = True  # two columns away: no contact even across the seam
+    assert largest_component(cells, wrap_rows=True) == 1
