@@ -89,7 +89,8 @@ def _compress_blocks(sources, blocks, first, packed, sizes, workers, next_block)
             length = min(blocks[i], len(data) - start)
             size = _lz4_compress(data, start, length, packed, (j, 0), packed.shape[1])
             if size == 0 or size >= length:
-                packed[j, :length] = data[start : start + length]
+                for b in range(length):
+                    packed[j, b] = data[start + b]
                 size = length
             sizes[j] = size
             j = fetch_add(next_block, 0, 1)
@@ -113,7 +114,8 @@ def _lz4_chunks(sources, blocks, first, packed, sizes, out, workers, next_block)
         at = 12
         for j in range(first[i], first[i + 1]):
             _put_big_endian(out[i], at, sizes[j], 4)
-            out[i, at + 4 : at + 4 + sizes[j]] = packed[j, : sizes[j]]
+            for b in range(sizes[j]):
+                out[i, at + 4 + b] = packed[j, b]
             at += 4 + sizes[j]
         lengths[i] = at
     return lengths

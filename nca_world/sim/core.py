@@ -25,6 +25,9 @@ One step (Mordvintsev et al. 2020, with one rule per cell):
    identity channels of living cells are set to their organism's identity.
 5. Ownership: a living cell keeps its owner, a new one takes its rule's owner, a dead one has none.
 
+Kernels copy arrays with loops, never ``a[i:j] = b[k:l]``: numba compiles a formatted shape-error
+message for every slice assignment, which cost tens of seconds of the cold compile.
+
 Cells farther than 2 from every hot cell are zero after the step and are never computed.
 Each thread writes only its own rows, blocks do not depend on the thread count, and a cell's
 arithmetic does not depend on the lane or batch that computes it, so neither do the results.
@@ -89,8 +92,10 @@ def refresh_ring(state, height, width):
     for c in range(state.shape[0]):
         plane = state[c]
         for r in range(RING):
-            plane[r, PAD : PAD + width] = plane[RING + (r - RING) % height, PAD : PAD + width]
-            plane[RING + height + r, PAD : PAD + width] = plane[RING + r % height, PAD : PAD + width]
+            top, bottom = RING + (r - RING) % height, RING + r % height
+            for x in range(PAD, PAD + width):
+                plane[r, x] = plane[top, x]
+                plane[RING + height + r, x] = plane[bottom, x]
         for row in range(height + 2 * RING):
             for r in range(RING):
                 plane[row, PAD - RING + r] = plane[row, PAD + (r - RING) % width]
@@ -102,8 +107,10 @@ def _ring_rows(mask, height, wrap):
     """Fill the ``RING`` rows above and below a ``(H + 2R, W)`` mask: zero or wrapped."""
     for r in range(RING):
         if wrap:
-            mask[r] = mask[RING + (r - RING) % height]
-            mask[RING + height + r] = mask[RING + r % height]
+            top, bottom = RING + (r - RING) % height, RING + r % height
+            for x in range(mask.shape[1]):
+                mask[r, x] = mask[top, x]
+                mask[RING + height + r, x] = mask[bottom, x]
         else:
             mask[r] = 0
             mask[RING + height + r] = 0
@@ -296,14 +303,12 @@ def _mlp(tile, count, w1, b1, w2, b2, updated, hidden, out):
     `count` cells of `tile` (rounded up to 16; the extra lanes are don't-care), c < `updated`."""
     n_in, n_hidden = w1.shape
     for col in range(0, count, BATCH):
-        left = count - col
-        # literal vector counts, so that each inlined copy keeps its accumulators in registers
-        if left > 2 * LANES:
+        # literal vector counts, so that each inlined copy keeps its accumulators in registers;
+        # a tail of 17-32 cells takes the 48-cell path (its extra lanes are don't-care) rather
+        # than a third inlined copy (compile time)
+        if count - col > LANES:
             _dense(tile, col, n_in, w1, b1, n_hidden, 3, hidden, 0, True, hidden)
             _dense(hidden, 0, n_hidden, w2, b2, updated, 3, out, col, False, tile)
-        elif left > LANES:
-            _dense(tile, col, n_in, w1, b1, n_hidden, 2, hidden, 0, True, hidden)
-            _dense(hidden, 0, n_hidden, w2, b2, updated, 2, out, col, False, tile)
         else:
             _dense(tile, col, n_in, w1, b1, n_hidden, 1, hidden, 0, True, hidden)
             _dense(hidden, 0, n_hidden, w2, b2, updated, 1, out, col, False, tile)
@@ -482,7 +487,9 @@ def settle_rows(nxt, owner, rule, active, pre, near1, species_of, identity_of, u
     that were not `active` are already zero and only lose their owners.
     """
     channels = nxt.shape[0]
-    frozen = updated.min() < channels  # a species whose rule leaves identity channels alone
+    frozen = False  # a species whose rule leaves identity channels alone
+    for s in range(len(updated)):
+        frozen |= updated[s] < channels
     for y in prange(height):
         r = y + RING
         if not active[y]:
@@ -624,5 +631,6 @@ def _step_all(cur, nxt, owner, w1, b1, w2, b2, fire_threshold, updated, species_
     _ring_rows(near1, height, wrap)
     _ring_rows(near2, height, wrap)
     settle_rows(nxt, owner, rule, active, pre, near1, species_of, identity_of, updated, height, width)
-    nonzero_rows[:] = active
+    for y in range(height):
+        nonzero_rows[y] = active[y]
     return True

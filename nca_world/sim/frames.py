@@ -74,7 +74,8 @@ def _take_rows(step, buffer, channels, rows, owner, n_organisms, frame_due, quan
             if rows[y]:
                 if quantise:
                     _quantise_row(buffer, channels, y, frame)
-                stored_owner[y] = owner[y]
+                for x in range(owner.shape[1]):
+                    stored_owner[y, x] = owner[y, x]
             else:
                 frame[:, y] = 0
                 stored_owner[y] = 0

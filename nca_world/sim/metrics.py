@@ -61,7 +61,8 @@ def merge_sums(sums, later):
         if later[k, 0] == 0:
             continue
         if sums[k, 0] == 0:
-            sums[k, 4:] = later[k, 4:]
+            for j in range(4, sums.shape[1]):
+                sums[k, j] = later[k, j]
         else:
             sums[k, 5] = min(sums[k, 5], later[k, 5])
             sums[k, 6] = later[k, 6]
@@ -81,7 +82,8 @@ def metric_rows(step, sums):
         row[0], row[1], row[2], row[3] = step, k, cells, sums[k, 1]
         row[4] = sums[k, 2] / cells if cells > 0 else np.nan
         row[5] = sums[k, 3] / cells if cells > 0 else np.nan
-        row[6:] = sums[k, 4:]
+        for j in range(4, sums.shape[1]):
+            row[j + 2] = sums[k, j]
     return rows
 
 
