@@ -79,13 +79,21 @@ def test_the_command_prints_pass_and_fail_and_writes_the_card(tmp_path, capsys):
     code = main(["models", "--stability", "--steps", "250", "--seeds", "1", "--card",
                  str(tmp_path / "still.h5"), str(tmp_path / "drift.h5")])
     out = capsys.readouterr().out
-    assert code == 0
+    assert code == 1  # one model fails: a gate for scripts
     assert "| [1.0] | 0.0000 | 0.0000 | 1.00 | 0 | 1.000 | PASS |" in out
     assert "stability: 1 of 2 model(s) pass; failing: " in out and "drift.h5" in out
     card = (tmp_path / "still.md").read_text()
     assert "## Stability check: PASS" in card and "old" not in card
     assert card.startswith("# still\n\nintro\n") and card.rstrip().endswith("## Other\n\nkept")
     assert "## Stability check: FAIL" in (tmp_path / "drift.md").read_text()
+
+
+def test_library_names_are_checked_and_a_pass_exits_0(tmp_path, capsys, monkeypatch):
+    save_rule(still_cell(), tmp_path / "still.h5")
+    monkeypatch.setenv("NCA_WORLD_MODEL_PATH", str(tmp_path))
+    monkeypatch.chdir(tmp_path.parent)
+    assert main(["models", "--stability", "--steps", "250", "--seeds", "1", "still"]) == 0
+    assert "stability: 1 of 1 model(s) pass" in capsys.readouterr().out
 
 
 def test_out_of_range_arguments_are_refused(tmp_path, capsys):

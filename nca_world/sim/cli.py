@@ -291,16 +291,18 @@ def _export(args: argparse.Namespace) -> None:
           f"{args.grow_steps} steps from a seed, RGBA MSE against the unquantised model {drift:.2e}")
 
 
-def _models(args: argparse.Namespace) -> None:
+def _models(args: argparse.Namespace) -> int:
+    from nca_world.agents import library
     from nca_world.agents.modelfile import load_rule
 
     if args.sheet is not None:
         _sheet(args)
-        return
+        return 0
     if not args.paths:
         _list_library()
-        return
-    rules = [(path, load_rule(path)) for path in args.paths]  # every file checked before any work
+        return 0
+    paths = [library.locate(given, Path.cwd()) for given in args.paths]  # a file or a library name
+    rules = [(path, load_rule(path)) for path in paths]  # every file checked before any work
     for path, rule in rules:
         spec = rule.spec
         print(f"{path}: C={spec.channels} hidden={spec.hidden} identity={spec.identity_channels} "
@@ -308,7 +310,8 @@ def _models(args: argparse.Namespace) -> None:
               f"target={None if rule.target is None else rule.target.shape}")
     if args.stability:
         args.steps = 2000 if args.steps is None else args.steps
-        _stability(args, rules)
+        return _stability(args, rules)
+    return 0
 
 
 def _sheet(args: argparse.Namespace) -> None:
@@ -358,7 +361,8 @@ def _list_library() -> None:
     print(f"folders (searched in this order): {', '.join(str(f) for f in library.folders())}")
 
 
-def _stability(args: argparse.Namespace, rules: list) -> None:
+def _stability(args: argparse.Namespace, rules: list) -> int:
+    """Check each model; 1 when any fails (usable as a gate in scripts and CI), else 0."""
     from nca_world.sim import stability
 
     for path, rule in rules:
@@ -383,6 +387,7 @@ def _stability(args: argparse.Namespace, rules: list) -> None:
             print(f"card: {card}")
     print(f"stability: {len(rules) - len(failed)} of {len(rules)} model(s) pass"
           + (f"; failing: {', '.join(str(p) for p in failed)}" if failed else ""))
+    return 1 if failed else 0
 
 
 def _count(low: int, high: int) -> Callable[[str], int]:
@@ -504,17 +509,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: runs a subcommand; user errors print one line and exit with code 2."""
+    """Entry point: runs a subcommand; user errors print one line and exit with code 2, a check
+    that finds a failure (a model failing `models --stability`) exits with code 1."""
     args = build_parser().parse_args(argv)
     try:
-        args.handler(args)
+        code = args.handler(args)
     except NcaWorldError as error:
         print(f"nca-world: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("nca-world: interrupted", file=sys.stderr)
         return 130
-    return 0
+    return code or 0
 
 
 if __name__ == "__main__":

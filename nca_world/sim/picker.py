@@ -18,9 +18,9 @@ from PIL import Image
 from nca_world.agents import library
 from nca_world.agents.errors import ModelFileError
 from nca_world.agents.modelfile import load_rule
-from nca_world.agents.sheet import to_rgb
 from nca_world.agents.spec import Rule
 from nca_world.sim.contact_sheet import grow
+from nca_world.sim.render import rgb_over_white
 
 THUMB = 40  # pixels of a thumbnail's side
 THUMB_STEPS = 100
@@ -67,7 +67,7 @@ def thumbnail(rule: Rule, steps: int = THUMB_STEPS) -> np.ndarray:
     """``(THUMB, THUMB, 3)`` uint8: the rule's target over white, else its organism grown `steps` steps."""
     if rule.target is not None:
         target = rule.target if rule.target.ndim == 3 else rule.target[0]
-        picture = to_rgb(target)
+        picture = rgb_over_white(target[..., :4])
     else:
         picture = grow(rule, steps)[0]
     return np.asarray(Image.fromarray(picture).resize((THUMB, THUMB), Image.NEAREST))
