@@ -176,12 +176,13 @@ class Run:
 
 def run_scenario(scenario: Scenario, *, steps: int | None = None, out: Path | None = None,
                  seed: int | None = None, progress: bool = True,
-                 on_step: Callable[[World], None] | None = None, overwrite: str = "any",
+                 on_step: Callable[[World], None] | None = None, overwrite: str = "never",
                  memory_limit: int | None = None, on_start: Callable[[Path], None] | None = None) -> Summary:
     """Run `scenario` for `steps` (default: its own) and record it to `out` (default: its own,
     see `output_path`). Everything is checked before step 0: the steps, the memory the world
     and its recording need (`memory_limit`, default: the memory available) and the output path
-    (see `sim.recorder.check_output`; `overwrite` says which existing recordings it may replace).
+    (see `sim.recorder.check_output`; `overwrite` says which existing recordings it may replace:
+    "never" by default, "finished" or "any").
     `on_start` is called with the recording's path once it is created."""
     steps = scenario.steps if steps is None else check_steps(scenario.path, steps)
     path = output_path(scenario, out)
@@ -268,7 +269,7 @@ def _world_text(scenario: Scenario) -> str:
 
 
 def fork(recording_path: Path, at: int, scenario: Scenario | None = None, *, steps: int | None = None,
-         out: Path | None = None, progress: bool = True, overwrite: str = "any",
+         out: Path | None = None, progress: bool = True, overwrite: str = "never",
          overrides: Iterable[str] = (), memory_limit: int | None = None,
          on_start: Callable[[Path], None] | None = None) -> Summary:
     """Continue a recording after step `at`, with its own scenario (`overrides` applied) or a
