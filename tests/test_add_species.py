@@ -143,3 +143,16 @@ def test_a_recording_whose_added_model_is_missing_is_refused_with_the_reason(add
         f[INDEX][0] = b'{"species": "late"}'
     with open_recording(summary.recording) as recording, pytest.raises(NcaWorldError, match="damaged"):
         restore_at(recording, 13)
+
+
+def test_a_sweep_run_id_follows_the_model_an_add_species_event_names(added_dir):
+    from nca_world.sim.sweep import Sweep
+
+    sweep = added_dir / "sweep.toml"
+    sweep.write_text('scenario = "added.toml"\nseeds = [1]\nsteps = 8\n\n[grid]\n"world.boundary" = ["zero"]\n')
+    before = Sweep(sweep).runs()
+    assert before[0]["models"]["late"][0] == str((added_dir / "late.h5").resolve())
+    rule = late()
+    save_rule(Rule(rule.spec, rule.w1, rule.b1, rule.w2, rule.b2 + 0.01), added_dir / "late.h5")
+    after = Sweep(sweep).runs()
+    assert after[0]["id"] != before[0]["id"]  # a changed model is a new run, never a stale result

@@ -82,6 +82,20 @@ RESULT_MODULES = tuple(f"nca_world.{name}" for name in (
     "sim.alignment", "sim.analysis", "sim.study_measures", "sim.sweep"))
 
 
+def _model_entries(data: dict) -> list[tuple[str, str, str]]:
+    """``(field, species name, model)`` of every model a scenario's data names: its species and its
+    `add_species` events (both are part of a run's id)."""
+    named = [(f"species.{i}", entry) for i, entry in enumerate(_list(data.get("species")))]
+    named += [(f"events.{i}", entry) for i, entry in enumerate(_list(data.get("events")))
+              if isinstance(entry, dict) and entry.get("kind") == "add_species"]
+    return [(f"{where}.model", entry["name"], entry["model"]) for where, entry in named
+            if isinstance(entry, dict) and isinstance(entry.get("name"), str) and isinstance(entry.get("model"), str)]
+
+
+def _list(value: Any) -> list:
+    return value if isinstance(value, list) else []
+
+
 @functools.cache
 def software_version() -> str:
     """The installed nca-world version (part of every run id)."""
@@ -311,13 +325,9 @@ class Sweep:
                     raise ScenarioError(f"{self._source(dotted, kind)}: {error}") from error
             text = dump_toml(data)
             rules, digests, models = {}, {}, {}
-            species = data.get("species")
-            for index, entry in enumerate(species if isinstance(species, list) else []):
-                if isinstance(entry, dict) and isinstance(entry.get("name"), str) and isinstance(entry.get("model"),
-                                                                                                 str):
-                    models[entry["name"]] = self._path_of(Path(entry["model"]))
-                    digests[entry["name"]], rules[entry["name"]] = self._model(models[entry["name"]],
-                                                                               f"species.{index}.model")
+            for field, name, model in _model_entries(data):
+                models[name] = self._path_of(Path(model))
+                digests[name], rules[name] = self._model(models[name], field)
             load_scenario_text(text, self.scenario, rules)  # validates the file first, then checks it with its rules
         except (ScenarioError, TypeError) as error:
             raise ScenarioError(f"{where}: {error}") from error
