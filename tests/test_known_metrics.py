@@ -56,3 +56,18 @@ def test_merging_keeps_the_earlier_box_when_its_mass_is_zero():
     assert sums[1].tolist() == [4, 1.0, 3, 10, 0, 1, 3, 4]
     row = metric_rows(5, sums)[0]
     assert row.tolist() == [5, 1, 4, 1.0, 0.75, 2.5, 0, 1, 3, 4]
+
+
+def test_the_right_edge_of_a_body_widest_in_its_first_row_block():
+    """An upside-down L: o1's row 3, columns 5-9 (5 cells), then column 5, rows 4-17 (14 cells);
+    o2 the 2 x 3 block of rows 9-10, columns 20-22. Its right edge (9) is in the first block only."""
+    owner = np.zeros((20, 30), np.int32)
+    owner[3, 5:10] = 1
+    owner[4:18, 5] = 1
+    owner[9:11, 20:23] = 2
+    rows = recorded(world_with(owner, boundary="zero"))
+    # rows: 5 x 3 + (4 + ... + 17) = 15 + 147; columns: 5 + 6 + 7 + 8 + 9 + 14 x 5 = 105
+    assert rows[0, 2:4].tolist() == [19, 0.5 * 19]
+    assert rows[0, 4:6] == pytest.approx([162 / 19, 105 / 19])
+    assert rows[0, 6:].tolist() == [3, 5, 17, 9]  # not 6 (o2's cells so far) or 5
+    assert rows[1, 2:].tolist() == [6, 3.0, 9.5, 21.0, 9, 20, 10, 22]
