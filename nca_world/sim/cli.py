@@ -112,12 +112,12 @@ def _run(args: argparse.Namespace) -> None:
                                 f"got {args.seed}")
         scenario = _loaded(args.scenario, args.set) if args.scenario else None
         summary = fork(args.source, args.at, scenario, steps=args.steps, out=args.out, overwrite=overwrite,
-                       overrides=[] if args.scenario else args.set, on_start=announce)
+                       overrides=[] if args.scenario else args.set, on_start=announce, threads=args.threads)
     elif args.scenario is None:
         raise ScenarioError("run: scenario: expected a scenario file, or --from RECORDING --at STEP, got neither")
     else:
         summary = run_scenario(_loaded(args.scenario, args.set), steps=args.steps, out=args.out,
-                               seed=args.seed, overwrite=overwrite, on_start=announce)
+                               seed=args.seed, overwrite=overwrite, on_start=announce, threads=args.threads)
     print(f"ran {summary.steps} steps in {summary.first_step_seconds + summary.seconds:.1f} s: "
           f"{summary.steps_per_second:.0f} steps/s after the first step, which took "
           f"{summary.first_step_seconds:.1f} s (loading the numba kernels)")
@@ -433,6 +433,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--overwrite", action="store_true",
                      help="replace an existing recording of a finished run at the output path")
     run.add_argument("--seed", type=int, help="world seed instead of the scenario's")
+    run.add_argument("--threads", type=_count(1, 4096),
+                     help="numba threads (default: chosen by measurement as the machine's load changes)")
     run.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                      help="override a scenario field, e.g. --set world.seed=3 --set organisms.1.spawn_step=50")
     run.add_argument("--from", dest="source", type=Path, help="fork or resume this recording ...")

@@ -35,6 +35,7 @@ from nca_world.sim.scenario import (
     dump_toml,
     load_scenario_text,
 )
+from nca_world.sim.threads import ThreadTuner, check_threads
 from nca_world.sim.world import World
 
 
@@ -177,21 +178,24 @@ class Run:
 def run_scenario(scenario: Scenario, *, steps: int | None = None, out: Path | None = None,
                  seed: int | None = None, progress: bool = True,
                  on_step: Callable[[World], None] | None = None, overwrite: str = "never",
-                 memory_limit: int | None = None, on_start: Callable[[Path], None] | None = None) -> Summary:
+                 memory_limit: int | None = None, on_start: Callable[[Path], None] | None = None,
+                 threads: int | None = None) -> Summary:
     """Run `scenario` for `steps` (default: its own) and record it to `out` (default: its own,
     see `output_path`). Everything is checked before step 0: the steps, the memory the world
     and its recording need (`memory_limit`, default: the memory available) and the output path
     (see `sim.recorder.check_output`; `overwrite` says which existing recordings it may replace:
-    "never" by default, "finished" or "any").
+    "never" by default, "finished" or "any"). `threads` fixes numba's thread count; None chooses
+    it by measurement as the machine's load changes (`sim.threads`).
     `on_start` is called with the recording's path once it is created."""
     steps = scenario.steps if steps is None else check_steps(scenario.path, steps)
+    check_threads(threads)
     path = output_path(scenario, out)
     check_memory(scenario, memory_limit)
     world = build_world(scenario, seed, memory_limit)
     recorder = _recorder(scenario, world, path, overwrite=overwrite)
     if on_start is not None:
         on_start(path)
-    return _drive(Run(scenario, world, recorder), steps, progress, on_step)
+    return _drive(Run(scenario, world, recorder), steps, progress, on_step, threads)
 
 
 def stored_scenario(original: Recording, overrides: Iterable[str] = ()) -> Scenario:
@@ -271,7 +275,7 @@ def _world_text(scenario: Scenario) -> str:
 def fork(recording_path: Path, at: int, scenario: Scenario | None = None, *, steps: int | None = None,
          out: Path | None = None, progress: bool = True, overwrite: str = "never",
          overrides: Iterable[str] = (), memory_limit: int | None = None,
-         on_start: Callable[[Path], None] | None = None) -> Summary:
+         on_start: Callable[[Path], None] | None = None, threads: int | None = None) -> Summary:
     """Continue a recording after step `at`, with its own scenario (`overrides` applied) or a
     new one, until step `steps` (default: the scenario's).
 
@@ -279,6 +283,7 @@ def fork(recording_path: Path, at: int, scenario: Scenario | None = None, *, ste
     events and keyframes up to `at`, so both agree there exactly; then the run goes on with
     `scenario`'s events. It is never the original itself.
     """
+    check_threads(threads)
     with open_recording(recording_path) as original:
         check_fork_point(original, at)
         if scenario is None:
@@ -294,7 +299,7 @@ def fork(recording_path: Path, at: int, scenario: Scenario | None = None, *, ste
     if on_start is not None:
         on_start(path)
     run.step()
-    return _drive(run, steps, progress, None)
+    return _drive(run, steps, progress, None, threads)
 
 
 def _recorder(scenario: Scenario, world: World, path: Path, prefix: tuple | None = None,
@@ -309,7 +314,8 @@ def _recorder(scenario: Scenario, world: World, path: Path, prefix: tuple | None
     return recorder
 
 
-def _drive(run: Run, steps: int, progress: bool, on_step: Callable[[World], None] | None) -> Summary:
+def _drive(run: Run, steps: int, progress: bool, on_step: Callable[[World], None] | None,
+           threads: int | None) -> Summary:
     from tqdm import tqdm
 
     world, recorder = run.world, run.recorder
@@ -327,8 +333,10 @@ def _drive(run: Run, steps: int, progress: bool, on_step: Callable[[World], None
                 on_step(world)
         start = time.perf_counter()
         bar = tqdm(total=steps, initial=world.step_count, disable=not progress, unit="step", dynamic_ncols=True)
+        tuner = ThreadTuner(threads)
         while world.step_count < steps:
             run.advance()
+            tuner.tick()
             bar.update(1)
             if on_step is not None:
                 on_step(world)
