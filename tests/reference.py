@@ -21,6 +21,15 @@ One step, from ``state (H, W, C)`` and ``owner (H, W)``, with ``t`` the alive th
 
 Windows read the neighbours of the boundary: ``zero`` (cells past the edge are zero and owned by
 nobody) or ``wrap`` (a torus).
+
+How organisms meet, written from the definitions rather than from the core's way of doing it:
+
+- ``walls``: a wall cell is read as zero in every channel and as owned by nobody by every window
+  (hot, rule, perception), never has a rule and is never alive.
+- ``sensed[k, j]``: the perception of a cell whose rule is organism k reads a neighbour owned by
+  organism j as zero unless ``sensed[k, j]``; unowned neighbours read as they are.
+- ``buffer``: an unowned cell with rule k is barred (no rule, dead after the step) when a cell in
+  its 3x3 window has a rule j with ``0 < j != k``, reading the rules before any barring.
 """
 
 from __future__ import annotations
@@ -95,15 +104,16 @@ def rule_owner(state: np.ndarray, owner: np.ndarray, threshold: np.float32, wrap
     return rule
 
 
-def perceive(state: np.ndarray, y: int, x: int, wrap: bool) -> np.ndarray:
-    """``[x, sobel_x(x)/8, sobel_y(x)/8]`` of cell (y, x) → float64 ``(3C,)``."""
+def perceive(state: np.ndarray, y: int, x: int, wrap: bool, reads=None) -> np.ndarray:
+    """``[x, sobel_x(x)/8, sobel_y(x)/8]`` of cell (y, x) → float64 ``(3C,)``; a neighbour for
+    which ``reads(cell)`` is false reads as zero."""
     height, width, channels = state.shape
     p = np.zeros(3 * channels)
     p[:channels] = state[y, x]
     for i in range(3):
         for j in range(3):
             cell = neighbour(y + i - 1, x + j - 1, height, width, wrap)
-            if cell is None:
+            if cell is None or (reads is not None and (i, j) != (1, 1) and not reads(cell)):
                 continue
             p[channels : 2 * channels] += SOBEL_X[i, j] * state[cell].astype(np.float64)
             p[2 * channels :] += SOBEL_Y[i, j] * state[cell].astype(np.float64)
@@ -116,17 +126,36 @@ def update(rule: Rule, p: np.ndarray) -> np.ndarray:
     return hidden @ rule.w2.astype(np.float64) + rule.b2
 
 
+def barred_cells(owner: np.ndarray, rule: np.ndarray, wrap: bool) -> np.ndarray:
+    """Bool ``(H, W)``: the ``buffer`` contest's barred cells (see the module docstring)."""
+    barred = np.zeros(owner.shape, bool)
+    for y in range(owner.shape[0]):
+        for x in range(owner.shape[1]):
+            k = rule[y, x]
+            if k > 0 and owner[y, x] == 0:
+                barred[y, x] = any(0 < rule[cell] != k for cell in window(y, x, 1, *owner.shape, wrap))
+    return barred
+
+
 def reference_step(state: np.ndarray, owner: np.ndarray, beings: Sequence[Being], *, threshold: float,
-                   wrap: bool, seed: int, step: int) -> tuple[np.ndarray, np.ndarray]:
+                   wrap: bool, seed: int, step: int, walls: np.ndarray | None = None,
+                   sensed: np.ndarray | None = None, buffer: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """One step of the world: ``(state (H, W, C) float32, owner (H, W) int32)`` after it.
 
-    ``beings[k - 1]`` is organism ``k`` (owner number ``k``).
+    ``beings[k - 1]`` is organism ``k`` (owner number ``k``); `walls` (bool ``(H, W)``),
+    `sensed` (``(N + 1, N + 1)``) and `buffer`: see the module docstring.
     """
     height, width, _ = state.shape
     t = np.float32(threshold)
     state = np.asarray(state, np.float32)
-    pre = near_hot(state[:, :, 3] > t, 1, wrap)
-    rule = rule_owner(state, owner, t, wrap)
+    floor = np.ones((height, width), bool) if walls is None else ~np.asarray(walls, bool)
+    state = state * floor[:, :, None]  # a wall reads as zero ...
+    owner = np.where(floor, owner, 0)  # ... and as owned by nobody
+    pre = near_hot(state[:, :, 3] > t, 1, wrap) & floor
+    rule = rule_owner(state, owner, t, wrap) * floor  # a wall has no rule
+    if buffer:
+        barred = barred_cells(owner, rule, wrap)
+        rule[barred], pre = 0, pre & ~barred
     masks = {}  # fire masks by fire rate
     u = state.astype(np.float64)
     for y in range(height):
@@ -137,7 +166,9 @@ def reference_step(state: np.ndarray, owner: np.ndarray, beings: Sequence[Being]
             if spec.fire_rate not in masks:
                 masks[spec.fire_rate] = fire_mask(seed, step, height, width, spec.fire_rate)
             if masks[spec.fire_rate][y, x]:
-                dx = update(beings[rule[y, x] - 1].rule, perceive(state, y, x, wrap))
+                k = rule[y, x]
+                reads = None if sensed is None else (lambda cell, k=k: owner[cell] == 0 or sensed[k, owner[cell]])
+                dx = update(beings[k - 1].rule, perceive(state, y, x, wrap, reads))
                 u[y, x, : spec.updated_channels] += dx[: spec.updated_channels]
     u = u.astype(np.float32)
     life = pre & near_hot(u[:, :, 3] > t, 1, wrap)
@@ -158,11 +189,13 @@ def beings_of(world) -> list[Being]:
 
 
 def step_and_compare(world, atol: float = 1e-5) -> tuple[np.ndarray, np.ndarray]:
-    """Step `world` once and check it against `reference_step` from the same state: every cell of
-    the state within `atol` and the owner map exactly. Returns the reference's (state, owner)."""
+    """Step `world` once and check it against `reference_step` from the same state (its walls, who
+    senses whom and contest rule included): every cell of the state within `atol` and the owner
+    map exactly. Returns the reference's (state, owner)."""
     state, owner = reference_step(world.state_view().copy(), world.owner.copy(), beings_of(world),
                                   threshold=world.alive_threshold, wrap=world.boundary == "wrap",
-                                  seed=world.seed, step=world.step_count)
+                                  seed=world.seed, step=world.step_count, walls=world.walls,
+                                  sensed=world.sensed(), buffer=world.contest == "buffer")
     world.step()
     wrong = np.argwhere(world.owner != owner)
     assert len(wrong) == 0, (f"step {world.step_count - 1}: owner differs at {wrong[:5].tolist()}: "

@@ -12,15 +12,25 @@ Arrays (plain; nothing here validates or raises — `step` checks its input once
   or ``C - K`` when the identity is frozen).
 - per organism ``k``: ``species_of[k]`` and ``identity_of[k] (C,)``: frozen identity values,
   read from channel ``updated[s]`` on.
+- how organisms meet (`Meeting`): ``walls`` uint8 ``(H, W)`` (1 = wall), ``sensed`` uint8
+  ``(N + 1, N + 1)`` (``sensed[k, j]``: organism k's rule reads organism j's cells), ``buffer``.
 
 One step (Mordvintsev et al. 2020, with one rule per cell):
 
+0. Walls: every channel and the owner of a wall cell are set to zero (so a wall reads as empty
+   everywhere below, whatever was written into it). Skipped in a world without walls.
 1. ``hot = alpha > t``; ``pre = maxpool3(hot)``; ``halo = maxpool5(hot)``.
 2. The rule of a cell in ``halo``: its owner's, or if unowned the owner of its highest-alpha owned
-   neighbour in the 3x3 window (ties: raster order), else in the 5x5 window.
+   neighbour in the 3x3 window (ties: raster order), else in the 5x5 window. A wall cell has no
+   rule and ``pre = 0`` (it never fires and is dead after the step).
+   ``buffer`` contest: an unowned cell with a rule ``k`` whose 3x3 window holds a cell with a rule
+   ``j != k`` (``j > 0``: an owned cell's owner, or another candidate's) is barred: no rule and
+   ``pre = 0``. Barring reads the rules before any cell is barred.
 3. ``u = x + fire * (W2^T relu(W1^T p(x) + b1) + b2)`` for every fired cell with a rule; the
    fired cells of a block of rows are packed per species and the MLP runs on up to 48 of them
-   at a time (`sim.simd`). Unfired cells keep ``u = x``.
+   at a time (`sim.simd`). Unfired cells keep ``u = x``. With ``sensed`` (not everyone senses
+   everyone), the perception of a cell with rule ``k`` reads a neighbour owned by ``j`` as zero
+   in every channel unless ``sensed[k, j]``; unowned neighbours read as they are.
 4. ``post = maxpool3(u_alpha > t)``; ``life = pre & post``; ``x' = u * life``; the frozen
    identity channels of living cells are set to their organism's identity.
 5. Ownership: a living cell keeps its owner, a new one takes its rule's owner, a dead one has none.
@@ -207,7 +217,80 @@ def rule_rows(state, owner, near1, near2, height, width, wrap, pre, rule, active
         active[y] = any_halo
 
 
+@numba.njit(cache=True, fastmath=FASTMATH, parallel=True)
+def clear_walls(state, owner, walls, height, width):
+    """Every channel and the owner of each wall cell set to zero (step 0)."""
+    channels = state.shape[0]
+    for y in prange(height):
+        for x in range(width):
+            if walls[y, x]:
+                owner[y, x] = 0
+                for c in range(channels):
+                    state[c, y + RING, PAD + x] = 0.0
+
+
+@numba.njit(cache=True, fastmath=FASTMATH, parallel=True)
+def wall_rows(walls, height, width, pre, rule):
+    """A wall cell has no rule and is not in ``pre``: it never fires and never lives."""
+    for y in prange(height):
+        for x in range(width):
+            if walls[y, x]:
+                rule[y, x] = 0
+                pre[y, x] = 0
+
+
+@numba.njit(cache=True, fastmath=FASTMATH, parallel=True)
+def bar_rows(owner, rule, height, width, wrap, barred):
+    """``buffer`` contest: ``barred[y, x]`` = the cell is unowned, has a rule k, and a cell of its
+    3x3 window has a rule j with ``0 < j != k``."""
+    for y in prange(height):
+        for x in range(width):
+            k = rule[y, x]
+            bar = False
+            if k > 0 and owner[y, x] == 0:
+                for dy in range(-1, 2):
+                    yy = _on_axis(y + dy, height, wrap)
+                    if yy < 0:
+                        continue
+                    for dx in range(-1, 2):
+                        xx = _on_axis(x + dx, width, wrap)
+                        if xx >= 0:
+                            j = rule[yy, xx]
+                            bar |= (j > 0) & (j != k)
+            barred[y, x] = bar
+
+
+@numba.njit(cache=True, fastmath=FASTMATH, parallel=True)
+def unbar_rows(barred, height, width, pre, rule):
+    """A barred cell has no rule and is not in ``pre`` (it stays empty)."""
+    for y in prange(height):
+        for x in range(width):
+            if barred[y, x]:
+                rule[y, x] = 0
+                pre[y, x] = 0
+
+
 # --------------------------------------------------------------------------- perception and MLP
+
+
+@numba.njit(cache=True, fastmath=FASTMATH, inline="always")
+def _sense_masks(rule, owner, sensed, y, x0, height, width, wrap, see):
+    """``see[o, i]`` (o = 3 (dy + 1) + dx + 1): 1.0 when the cell with rule k at ``(y, x0 + i)``
+    reads its neighbour at ``(dy, dx)``, owned by j: ``k == 0``, ``j == 0`` or ``sensed[k, j]``;
+    else 0.0. Neighbours off a zero-boundary grid read 1.0 (they are zero anyway)."""
+    lanes = min(LANES, width - x0)
+    for o in range(9):
+        yy = _on_axis(y + o // 3 - 1, height, wrap)
+        for i in range(LANES):
+            m = np.float32(1.0)
+            if i < lanes and yy >= 0:
+                k = rule[y, x0 + i]
+                xx = _on_axis(x0 + i + o % 3 - 1, width, wrap)
+                if k > 0 and xx >= 0:
+                    j = owner[yy, xx]
+                    if j > 0 and not sensed[k, j]:
+                        m = np.float32(0.0)
+            see[o, i] = m
 
 
 @numba.njit(cache=True, fastmath=FASTMATH, inline="always")
@@ -354,14 +437,16 @@ def _fire_masks(rule, species_of, fire_threshold, key, y, x0, width, n_species, 
 
 @numba.njit(cache=True, fastmath=FASTMATH, inline="always")
 def _perceive_block(cur, nxt, rule, active, nonzero_rows, species_of, fire_threshold, seed, step, y0, y1,
-                    width, tiles, masks, starts, counts, lane_species):
+                    width, tiles, masks, starts, counts, lane_species, owner, sensed, blind, height, wrap, see):
     """Rows y0..y1-1: pack the perception of every fired cell into its species' tile
     (``vcompress``), in raster order, filling `masks`, `starts` (each chunk's first tile column
     per species) and `counts`; copy the chunks without a fired cell from `cur` to `nxt`.
 
     ``p = [x, sobel_x(x) / 8, sobel_y(x) / 8]`` (see `agents.spec`) is computed in registers,
     16 cells at a time. A row that is not `active` becomes zero (cleared only where
-    `nonzero_rows` says `nxt` may hold non-zero values).
+    `nonzero_rows` says `nxt` may hold non-zero values). When `blind`, each of the eight
+    neighbours' values is multiplied by its `_sense_masks` lane mask (the centre is always read:
+    an owned cell's rule is its owner's).
     """
     channels = cur.shape[0]
     n_species = tiles.shape[0]
@@ -389,11 +474,19 @@ def _perceive_block(cur, nxt, rule, active, nonzero_rows, species_of, fire_thres
                 for c in range(channels):
                     vstore(nxt, (c, r, a), vload(cur, (c, r, a)))
                 continue
+            if blind:
+                _sense_masks(rule, owner, sensed, y, x0, height, width, wrap, see)
             for c in range(channels):
                 u, d = r - 1, r + 1  # the rows above and below
                 up_l, up_c, up_r = vload(cur, (c, u, a - 1)), vload(cur, (c, u, a)), vload(cur, (c, u, a + 1))
                 mid_l, mid_c, mid_r = vload(cur, (c, r, a - 1)), vload(cur, (c, r, a)), vload(cur, (c, r, a + 1))
                 down_l, down_c, down_r = vload(cur, (c, d, a - 1)), vload(cur, (c, d, a)), vload(cur, (c, d, a + 1))
+                if blind:  # a neighbour the cell's rule does not sense reads as zero
+                    up_l, up_c, up_r = vmul(up_l, vload(see, (0, 0))), vmul(up_c, vload(see, (1, 0))), \
+                        vmul(up_r, vload(see, (2, 0)))
+                    mid_l, mid_r = vmul(mid_l, vload(see, (3, 0))), vmul(mid_r, vload(see, (5, 0)))
+                    down_l, down_c, down_r = vmul(down_l, vload(see, (6, 0))), vmul(down_c, vload(see, (7, 0))), \
+                        vmul(down_r, vload(see, (8, 0)))
                 # sobel_x = ((up_r - up_l) + 2 (mid_r - mid_l) + (down_r - down_l)) / 8
                 sx = vfma(vadd(vsub(up_r, up_l), vsub(down_r, down_l)), two, vsub(mid_r, mid_l))
                 sx = vmul(sx, eighth)
@@ -437,7 +530,7 @@ def _write_back(cur, nxt, active, updated, y0, y1, outs, masks, starts):
 @numba.njit(cache=True, fastmath=FASTMATH, parallel=True)
 def update_rows(cur, nxt, rule, active, nonzero_rows, species_of, w1, b1, w2, b2, fire_threshold, updated,
                 seed, step, height, width, threshold, wrap, near1, near2, tiles, outs, masks, starts, counts,
-                lane_species, hidden, next_block):
+                lane_species, hidden, next_block, owner, sensed, blind, see):
     """``nxt = cur + fire * MLP(perception(cur))`` for the fired cells that have a rule, and
     `near1`, `near2` of the result (`_hot_row`; their ring rows are left to the caller).
 
@@ -449,7 +542,7 @@ def update_rows(cur, nxt, rule, active, nonzero_rows, species_of, w1, b1, w2, b2
     each species' MLP over its packed cells, 48 at a time (`_mlp`), and unpack the results into
     `nxt` (`_write_back`). Scratch arrays have a leading band axis (one band per thread):
     ``tiles (B, S, 3C, N)``, ``outs (B, S, C, N)``, ``masks`` and ``starts (B, ROW_BLOCK, chunks, S)``,
-    ``counts (B, S)``, ``lane_species (B, 16)``, ``hidden (B, Hd, 48)``.
+    ``counts (B, S)``, ``lane_species (B, 16)``, ``hidden (B, Hd, 48)``, ``see (B, 9, 16)``.
     """
     n_species = w1.shape[0]
     n_blocks = -(-height // ROW_BLOCK)
@@ -461,7 +554,8 @@ def update_rows(cur, nxt, rule, active, nonzero_rows, species_of, w1, b1, w2, b2
             y0 = block * ROW_BLOCK
             y1 = min(height, y0 + ROW_BLOCK)
             _perceive_block(cur, nxt, rule, active, nonzero_rows, species_of, fire_threshold, seed, step, y0, y1,
-                            width, tiles[band], masks[band], starts[band], counts[band], lane_species[band])
+                            width, tiles[band], masks[band], starts[band], counts[band], lane_species[band],
+                            owner, sensed, blind, height, wrap, see[band])
             for s in range(n_species):
                 if counts[band, s] > 0:
                     _mlp(tiles[band, s], counts[band, s], w1[s], b1[s], w2[s], b2[s], updated[s], hidden[band],
@@ -552,6 +646,26 @@ class Scratch(NamedTuple):
     lane_species: np.ndarray
     hidden: np.ndarray
     next_block: np.ndarray
+    see: np.ndarray
+    barred: np.ndarray
+
+
+class Meeting(NamedTuple):
+    """How organisms meet (`World` builds it): the wall map, who senses whom, the contest rule.
+
+    ``has_walls`` / ``blind`` say whether `walls` / `sensed` are in use, so that a world without
+    walls whose organisms all sense each other does none of that work."""
+
+    walls: np.ndarray  # uint8 (H, W)
+    has_walls: bool
+    sensed: np.ndarray  # uint8 (N + 1, N + 1)
+    blind: bool
+    buffer: bool
+
+
+def no_meeting(height: int, width: int) -> Meeting:
+    """Today's meeting: no walls, everyone senses everyone, the strongest takes a contested cell."""
+    return Meeting(np.zeros((height, width), np.uint8), False, np.ones((1, 1), np.uint8), False, False)
 
 
 def make_scratch(channels: int, hidden: int, n_species: int, height: int, width: int) -> Scratch:
@@ -573,18 +687,22 @@ def make_scratch(channels: int, hidden: int, n_species: int, height: int, width:
         lane_species=np.zeros((bands, LANES), np.int64),
         hidden=aligned_zeros((bands, hidden, BATCH)),
         next_block=aligned_zeros((8,), np.int64),  # a cache line of its own for the shared counter
+        see=aligned_zeros((bands, 9, LANES)),
+        barred=np.zeros((height, width), np.uint8),
     )
 
 
 def step(cur: np.ndarray, nxt: np.ndarray, owner: np.ndarray, species: Species,
          organisms: Organisms, scratch: Scratch, *, threshold: float, wrap: bool,
-         seed: int, step_index: int, nonzero_rows: np.ndarray) -> None:
+         seed: int, step_index: int, nonzero_rows: np.ndarray, meeting: Meeting | None = None) -> None:
     """Advance the padded state `cur` one step into `nxt`, updating `owner` in place.
 
     `cur` keeps its values (its ring is refreshed for ``wrap``); see the module docstring for
     the maths. Shapes are those of `padded_shape`, `Species`, `Organisms` and `make_scratch`.
     `nonzero_rows` (uint8, one per row) marks the rows of `nxt` that may hold non-zero values; on
     return it marks those of the new state (so it travels with `nxt` from then on).
+    `meeting` (default `no_meeting`): walls, who senses whom and the contest rule; the wall cells
+    of `cur` and of `owner` are cleared.
     """
     height, width = owner.shape
     channels = cur.shape[0]
@@ -592,11 +710,17 @@ def step(cur: np.ndarray, nxt: np.ndarray, owner: np.ndarray, species: Species,
         raise ValueError(f"state buffers must have shape {padded_shape(channels, height, width)}")
     if species.w1.shape[1] != 3 * channels or species.w2.shape[2] != channels:
         raise ValueError("species weights do not match the state's channel count")
+    m = no_meeting(height, width) if meeting is None else meeting
+    if m.walls.shape != (height, width):
+        raise ValueError(f"wall map must have shape {(height, width)}")
+    if m.blind and m.sensed.shape != (len(organisms.species_of),) * 2:
+        raise ValueError(f"sensed must have shape {(len(organisms.species_of),) * 2}")
     s = scratch
     stepped = _step_all(cur, nxt, owner, species.w1, species.b1, species.w2, species.b2, species.fire_threshold,
               species.updated, organisms.species_of, organisms.identity_of, np.float32(threshold), wrap,
               seed, step_index, nonzero_rows, s.near1, s.near2, s.pre, s.rule, s.active, s.tiles, s.outs,
-              s.masks, s.starts, s.counts, s.lane_species, s.hidden, s.next_block)
+              s.masks, s.starts, s.counts, s.lane_species, s.hidden, s.next_block, m.walls, m.has_walls,
+              m.sensed, m.blind, m.buffer, s.see, s.barred)
     if not stepped:
         raise ValueError(f"owner map holds organism numbers outside 0..{len(organisms.species_of) - 1}")
 
@@ -614,20 +738,28 @@ def _owners_known(owner, n_organisms):
 @numba.njit(cache=True, nogil=True)
 def _step_all(cur, nxt, owner, w1, b1, w2, b2, fire_threshold, updated, species_of, identity_of,
               threshold, wrap, seed, step, nonzero_rows, near1, near2, pre, rule, active, tiles, outs,
-              masks, starts, counts, lane_species, hidden, next_block):
+              masks, starts, counts, lane_species, hidden, next_block, walls, has_walls, sensed, blind, buffer,
+              see, barred):
     """The passes of one step in order: one call from Python (dispatch costs add up at 1000+
     steps/s), without the GIL, so that the recorder's thread writes while the world steps.
     Returns False, changing nothing, when the owner map names an unknown organism."""
     if not _owners_known(owner, len(species_of)):
         return False
     height, width = owner.shape
+    if has_walls:
+        clear_walls(cur, owner, walls, height, width)
     if wrap:
         refresh_ring(cur, height, width)
     hot_rows(cur, threshold, height, width, wrap, near1, near2)
     rule_rows(cur, owner, near1, near2, height, width, wrap, pre, rule, active)
+    if has_walls:
+        wall_rows(walls, height, width, pre, rule)
+    if buffer:
+        bar_rows(owner, rule, height, width, wrap, barred)
+        unbar_rows(barred, height, width, pre, rule)
     update_rows(cur, nxt, rule, active, nonzero_rows, species_of, w1, b1, w2, b2, fire_threshold, updated,
                 seed, step, height, width, threshold, wrap, near1, near2, tiles, outs, masks, starts, counts,
-                lane_species, hidden, next_block)
+                lane_species, hidden, next_block, owner, sensed, blind, see)
     _ring_rows(near1, height, wrap)
     _ring_rows(near2, height, wrap)
     settle_rows(nxt, owner, rule, active, pre, near1, species_of, identity_of, updated, height, width)

@@ -17,6 +17,7 @@ from nca_world.agents.errors import WorldError
 from nca_world.agents.firing import fire_threshold
 from nca_world.agents.spec import BOUNDARIES, Rule, seed_state
 from nca_world.sim import core
+from nca_world.sim.meeting import CONTESTS, SENSES, sensed_matrix
 
 if TYPE_CHECKING:
     from nca_world.sim.render import Layers
@@ -44,7 +45,7 @@ def memory_needed(height: int, width: int, channels: int, hidden: int, species: 
 
     buffers = 2 * 4 * int(np.prod(core.padded_shape(channels, height, width)))
     planes = (2 * (height + 2 * core.RING) + 2 * height) * width + 4 * height * width  # near1/2, pre, owner
-    rule = 4 * height * width
+    rule = 4 * height * width + 2 * height * width  # rule, walls and barred
     chunks = -(-width // core.LANES)
     capacity = core.ROW_BLOCK * chunks * core.LANES + core.BATCH
     bands = numba.config.NUMBA_NUM_THREADS
@@ -78,11 +79,15 @@ class World:
     """A grid hosting organisms; every alive cell is updated by the rule of its owner.
 
     A world whose buffers (`memory_needed`) exceed `memory_limit` bytes (default: the memory
-    available) is refused before anything is allocated.
+    available) is refused before anything is allocated. How organisms meet (`sim.meeting`):
+    `senses` (the default level), `interactions` (levels per pair of species) and `contest`;
+    walls are set with `set_walls`.
     """
 
     def __init__(self, height: int, width: int, *, species: Mapping[str, Rule],
-                 boundary: str = "zero", seed: int = 0, memory_limit: int | None = None) -> None:
+                 boundary: str = "zero", seed: int = 0, memory_limit: int | None = None,
+                 senses: str = "all", interactions: Mapping[tuple[str, str], str] | None = None,
+                 contest: str = "strongest") -> None:
         if not (isinstance(height, int) and isinstance(width, int) and height > 0 and width > 0):
             raise WorldError(f"world size: expected positive integers, got {height!r} x {width!r}")
         if boundary not in BOUNDARIES:
@@ -121,6 +126,10 @@ class World:
         self._identity_of = np.zeros((1, self.channels), np.float32)
         self._scratch = core.make_scratch(self.channels, hidden, len(rules), height, width)
         self.step_count = 0
+        self._walls = np.zeros((height, width), np.uint8)
+        self._has_walls = False
+        self._sensed: np.ndarray | None = None  # rebuilt when the organisms change
+        self.set_meeting(senses=senses, interactions=interactions or {}, contest=contest)
 
     # ------------------------------------------------------------------ views
 
@@ -168,6 +177,61 @@ class World:
     def mask(self, name: str) -> np.ndarray:
         """Bool ``(H, W)``: the cells that organism `name` owns."""
         return self.owner == self.organism(name).index
+
+    @property
+    def walls(self) -> np.ndarray:
+        """Bool ``(H, W)`` copy of the wall map (change it with `set_walls`)."""
+        return self._walls.astype(bool)
+
+    # ------------------------------------------------------------------ meeting
+
+    def set_meeting(self, *, senses: str | None = None, interactions: Mapping[tuple[str, str], str] | None = None,
+                    contest: str | None = None) -> None:
+        """Set who senses whom (`senses`: the default level; `interactions`: levels by pair of
+        species, replacing those set before) and the `contest` rule (`sim.meeting`); None keeps it."""
+        if senses is not None:
+            if senses not in SENSES:
+                raise WorldError(f"senses: expected one of {SENSES}, got {senses!r}")
+            self.senses = senses
+        if interactions is not None:
+            pairs = {}
+            for pair, level in interactions.items():
+                unknown = [name for name in pair if name not in self.rules]
+                if len(pair) != 2 or unknown:
+                    raise WorldError(f"interactions: expected a pair of species of {self._species_names}, got {pair!r}")
+                if level not in SENSES:
+                    raise WorldError(f"interactions {pair!r}: senses: expected one of {SENSES}, got {level!r}")
+                pairs[frozenset(pair)] = level
+            self._pairs = pairs
+        if contest is not None:
+            if contest not in CONTESTS:
+                raise WorldError(f"contest: expected one of {CONTESTS}, got {contest!r}")
+            self.contest = contest
+        self._sensed = None
+
+    def sensed(self) -> np.ndarray:
+        """uint8 ``(N + 1, N + 1)``: ``[k, j] = 1`` when organism k's cells read organism j's."""
+        if self._sensed is None:
+            self._sensed = sensed_matrix([o.species for o in self.organisms], self.senses, self._pairs)
+        return self._sensed
+
+    def set_walls(self, cells: np.ndarray, wall: bool = True) -> int:
+        """Make `cells` ``(H, W)`` walls (their cells are killed: zero state, no owner), or with
+        ``wall=False`` floor again; returns how many cells changed."""
+        cells = np.asarray(cells, bool)
+        if cells.shape != (self.height, self.width):
+            raise WorldError(f"walls: expected a {self.height}x{self.width} mask, got {cells.shape}")
+        changed = int((cells & (self._walls.astype(bool) != wall)).sum())
+        self._walls[cells] = wall
+        if wall and cells.any():
+            self.state[cells] = 0.0
+            self.owner[cells] = 0
+        self._has_walls = bool(self._walls.any())
+        return changed
+
+    def _meeting(self) -> core.Meeting:
+        sensed = self.sensed()
+        return core.Meeting(self._walls, self._has_walls, sensed, not bool(sensed.all()), self.contest == "buffer")
 
     # ------------------------------------------------------------------ changes
 
@@ -243,6 +307,7 @@ class World:
         self.organisms.append(organism)
         self._species_of = np.append(self._species_of, self._species_names.index(organism.species))
         self._identity_of = np.concatenate([self._identity_of, row])
+        self._sensed = None
 
     def set_identity(self, name: str, identity: Sequence[float] | float) -> Organism:
         """Give organism `name` new identity values: written into its cells' identity channels
@@ -264,6 +329,7 @@ class World:
         self.organisms = []
         self._species_of = np.zeros(1, np.int64)
         self._identity_of = np.zeros((1, self.channels), np.float32)
+        self._sensed = None
         for organism in organisms:
             if organism.species not in self.rules:
                 raise WorldError(f"restore: organism {organism.name!r} has unknown species {organism.species!r}")
@@ -276,12 +342,14 @@ class World:
     def step(self, n: int = 1) -> None:
         """Advance the world `n` steps."""
         organisms = core.Organisms(self._species_of, self._identity_of)
+        meeting = self._meeting()
         for _ in range(n):
             cur, nxt = self._buffers
             try:
                 core.step(cur, nxt, self.owner, self._tables, organisms, self._scratch,
                           threshold=self.alive_threshold, wrap=self.boundary == "wrap",
-                          seed=self.seed, step_index=self.step_count, nonzero_rows=self._nonzero_rows[1])
+                          seed=self.seed, step_index=self.step_count, nonzero_rows=self._nonzero_rows[1],
+                          meeting=meeting)
             except ValueError as error:
                 raise WorldError(f"step {self.step_count}: {error}") from error
             self._buffers.reverse()
