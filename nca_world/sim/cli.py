@@ -20,6 +20,11 @@ def _bench(args: argparse.Namespace) -> None:
 
         bench_training.run(rounds=args.rounds)
         return
+    if args.scale:
+        from nca_world.sim import bench_scale
+
+        bench_scale.run(max_size=args.max_size, repeats=args.repeats)
+        return
     from nca_world.sim import bench
 
     bench.run(json_path=args.json, repeats=args.repeats)
@@ -415,6 +420,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--training", action="store_true",
                        help="instead: CPU cost of a training with 1 or 2 threads, and of two side by side")
     bench.add_argument("--rounds", type=_count(1, 100), default=3, help="rounds of --training (default 3)")
+    bench.add_argument("--scale", action="store_true",
+                       help="instead: the scaling table, worlds of 256^2 up to --max-size^2 with 4 to 4096 organisms")
+    bench.add_argument("--max-size", type=_count(256, 4096), default=4096, help="largest world side of --scale")
     bench.set_defaults(handler=_bench)
     train = commands.add_parser("train", help="train a rule from a training config (TOML)")
     train.add_argument("config", type=Path)
