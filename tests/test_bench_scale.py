@@ -29,3 +29,15 @@ def test_a_row_counts_memory_and_the_recorded_step():
     assert row.ms_per_step > 0 and row.recorded_ms_per_step > 0
     assert 128 < row.bytes_per_cell < 2048  # two float32 states of 16 channels at least
     assert 0 < row.matmul_fraction < 1
+
+
+def test_targets_compare_the_rows_they_name():
+    from nca_world.sim.bench_scale import ScaleRow, targets
+
+    def row(size, n, rate):
+        return ScaleRow(size, n, 1.0, rate, 0.5, 150.0, 1.1)
+
+    lines = targets([row(256, 4, 2e6), row(2048, 256, 1.5e6), row(1024, 64, 4e6), row(1024, 1024, 1e6)])
+    assert lines == ["2048² with 256 organisms: 75% of the update rate of 256² with 4 (target >= 80%)",
+                     "1024² with 1024 organisms: 25% of the update rate of 1024² with 64 (target >= 80%)"]
+    assert targets([row(256, 4, 2e6)]) == []

@@ -135,4 +135,17 @@ def run(max_size: int = 4096, repeats: int = 3) -> list[ScaleRow]:
               f"{row.updates_per_s / 1e6:9.2f}M {100 * row.matmul_fraction:7.1f}% {row.bytes_per_cell:7.0f} "
               f"{row.recorded_ms_per_step:9.2f} {100 * (row.recorded_ms_per_step / row.ms_per_step - 1):+5.0f}%",
               flush=True)
+    for line in targets(rows):
+        print(line)
     return rows
+
+
+def targets(rows: list[ScaleRow]) -> list[str]:
+    """The scaling targets with their measured values (those whose rows were measured)."""
+    rate = {(r.size, r.organisms): r.updates_per_s for r in rows}
+    lines = []
+    for (size, n), (base_size, base_n) in (((2048, 256), (256, 4)), ((1024, 1024), (1024, 64))):
+        if (size, n) in rate and (base_size, base_n) in rate:
+            lines.append(f"{size}² with {n} organisms: {100 * rate[size, n] / rate[base_size, base_n]:.0f}% of the "
+                         f"update rate of {base_size}² with {base_n} (target >= 80%)")
+    return lines
