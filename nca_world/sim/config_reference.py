@@ -15,7 +15,16 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from nca_world.agents.trainconfig import ModelConfig, TargetConfig, TrainConfig
-from nca_world.sim.scenario import EVENT_TYPES, OrganismSection, RecordSection, RunSection, SpeciesSection, WorldSection
+from nca_world.sim.scenario import (
+    EVENT_TYPES,
+    InteractionSection,
+    OrganismSection,
+    RecordSection,
+    RunSection,
+    SpeciesSection,
+    WallShape,
+    WorldSection,
+)
 from nca_world.sim.sweep import ReportDefaults, SweepFile
 
 OUT = Path(__file__).resolve().parents[2] / "docs" / "config-reference.md"
@@ -75,7 +84,8 @@ def reference() -> str:
              table("[target]", TargetConfig), table("[model]", ModelConfig), table("[train]", TrainConfig),
              "## Scenario files (`nca-world run SCENARIO.toml`)", "",
              table("[world]", WorldSection), table("[[species]]", SpeciesSection),
-             table("[[organisms]]", OrganismSection), table("[run]", RunSection), table("[record]", RecordSection),
+             table("[[organisms]]", OrganismSection), table("[[walls]]", WallShape),
+             table("[[interactions]]", InteractionSection), table("[run]", RunSection), table("[record]", RecordSection),
              "### [[events]]", "",
              "Every event has a timing: `step = N`, or `every = N` with `from` and `until`; `organism` limits it "
              "to one organism. Its own keys by `kind`:", ""]

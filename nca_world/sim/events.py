@@ -1,5 +1,5 @@
 """Applying events to a world: spawn, cuts, noise, kills, moves, identity changes, removal,
-takeovers and new species.
+takeovers, new species and walls.
 
 Every event is one of the typed objects of `sim.scenario` (scripted or interactive alike); its
 log record (`record_of`) turns back into the same event (`event_of`) for replays. Randomness
@@ -19,8 +19,10 @@ from pydantic import TypeAdapter
 from nca_world.agents.errors import WorldError
 from nca_world.agents.spec import Rule
 from nca_world.sim.metrics import body_on_torus, minimum_image
+from nca_world.sim.meeting import shape_mask
 from nca_world.sim.scenario import (
     AddSpecies,
+    AddWalls,
     Convert,
     CutCircle,
     CutLine,
@@ -30,6 +32,7 @@ from nca_world.sim.scenario import (
     Move,
     Noise,
     Remove,
+    RemoveWalls,
     SetIdentity,
     Spawn,
 )
@@ -125,7 +128,8 @@ def convert(world: World, event: Convert, number: int) -> tuple[int, int]:
 
 def translate(world: World, name: str, offset: tuple[int, int]) -> int:
     """Move organism `name`'s cells by `offset`: source cleared, destination overwritten; cells
-    leaving the grid are dropped (zero boundary) or wrap (torus). Returns cells moved."""
+    leaving the grid (zero boundary) or landing on a wall are dropped, on a torus they wrap.
+    Returns cells moved."""
     mask = world.mask(name)
     ys, xs = np.nonzero(mask)
     values = world.state[ys, xs].copy()
@@ -137,6 +141,8 @@ def translate(world: World, name: str, offset: tuple[int, int]) -> int:
     else:
         keep = (ty >= 0) & (ty < world.height) & (tx >= 0) & (tx < world.width)
         ty, tx, values = ty[keep], tx[keep], values[keep]
+    floor = ~world.walls[ty, tx]
+    ty, tx, values = ty[floor], tx[floor], values[floor]
     world.state[ty, tx] = values
     world.owner[ty, tx] = index
     return len(ty)
@@ -206,6 +212,9 @@ def apply(world: World, event: Any, number: int = 0, models: Mapping[str, Rule] 
         world.set_identity(event.organism, event.identity)  # type: ignore[arg-type]
     elif isinstance(event, Convert):
         record["index"], record["converted"] = convert(world, event, number)
+    elif isinstance(event, AddWalls | RemoveWalls):
+        cells = shape_mask(event, world.height, world.width, world.boundary == "wrap")
+        record["cells"] = world.set_walls(cells, wall=isinstance(event, AddWalls))
     elif isinstance(event, Remove):
         record["killed"] = kill(world, world.mask(event.organism))  # type: ignore[arg-type]
     else:

@@ -62,6 +62,7 @@ def shape_mask(shape: object, height: int, width: int, wrap: bool, origin: Path 
     if kind == "circle":
         return circle_mask(height, width, shape.center, shape.radius, wrap)  # type: ignore[attr-defined]
     if kind == "line":
-        return line_mask(height, width, shape.start, shape.end, shape.width, wrap)  # type: ignore[attr-defined]
+        thickness = 1.0 if shape.width is None else shape.width  # type: ignore[attr-defined]
+        return line_mask(height, width, shape.start, shape.end, thickness, wrap)  # type: ignore[attr-defined]
     path = Path(shape.path)  # type: ignore[attr-defined]
     return png_mask(path if origin is None or path.is_absolute() else origin / path, height, width)

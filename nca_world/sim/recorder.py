@@ -7,6 +7,8 @@ Layout (format ``nca-world-recording``, version 2)::
                      every, complete (False until the run ends normally)
     /models/<name>   each species' model file, embedded (see `agents.modelfile`)
     /added_models/   the models of species added during the run (see `sim.added_models`)
+    /walls           (H, W) uint8, only in a world with walls: the wall map when the file was
+                     created (a fork's: its source's); wall events in /events change it
     /frames          (N, len(channels), H, W) uint8 (0..255 for 0..1) or float16, one frame a chunk,
                      compressed with LZ4 (HDF5 filter 32004; `import hdf5plugin` to read), gzip, lzf
                      or not at all
@@ -301,6 +303,8 @@ class Recorder:
         f.create_dataset("keyframes/events_before", (0,), np.int64, maxshape=(None,), chunks=(256,))
         f.create_dataset("keyframes/organisms", (0,), h5py.string_dtype(), maxshape=(None,), chunks=(256,))
         added_models.create(f)
+        if world.walls.any():
+            f.create_dataset("walls", data=world.walls.astype(np.uint8), compression="gzip")
 
     def _copy_prefix(self, original: Recording, at: int) -> None:
         """Start with everything `original` recorded up to step `at` (a fork)."""
@@ -321,6 +325,10 @@ class Recorder:
         if events:
             f["events"][:] = events
         self.events_logged = len(events)
+        if "walls" in f:
+            del f["walls"]
+        if "walls" in source:  # the walls its copied events start from
+            f.create_dataset("walls", data=source["walls"][()], compression="gzip")
         keyed = int(np.searchsorted(original.keyframe_steps, at, side="right"))
         for name in ("state", "owner", "step", "organisms", "events_before"):
             dataset = f[f"keyframes/{name}"]

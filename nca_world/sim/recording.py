@@ -44,6 +44,7 @@ class Keyframe:
     owner: np.ndarray
     organisms: list[Organism]
     events_before: int
+    walls: np.ndarray | None = None  # bool (H, W); None: no walls recorded (the scenario's stand)
 
 
 class Recording:
@@ -135,9 +136,36 @@ class Recording:
         """Keyframe `index`."""
         organisms = [Organism(**{**o, "identity": tuple(o["identity"]), "seed_cell": tuple(o["seed_cell"])})
                      for o in json.loads(self.file["keyframes/organisms"][index])]
+        before = int(self.file["keyframes/events_before"][index])
         return Keyframe(int(self.file["keyframes/step"][index]), self.file["keyframes/state"][index].transpose(1, 2, 0),
-                        self.file["keyframes/owner"][index], organisms,
-                        int(self.file["keyframes/events_before"][index]))
+                        self.file["keyframes/owner"][index], organisms, before,
+                        self._walls_after(self.events[:before]))
+
+    def walls(self, index: int) -> np.ndarray:
+        """Bool ``(H, W)``: the wall map of frame `index` (``/walls``, the map when the file was
+        created, with the ``add_walls`` / ``remove_walls`` events logged up to that frame's step)."""
+        if not 0 <= index < len(self):
+            raise RecordingError(f"{self.path}: frame {index} out of range 0..{len(self) - 1}")
+        step = int(self.steps[index])
+        walls = self._walls_after([r for r in self.events if r["step"] <= step])
+        return np.zeros((self.height, self.width), bool) if walls is None else walls
+
+    def _walls_after(self, records: list[dict[str, Any]]) -> np.ndarray | None:
+        """``/walls`` with the wall events among `records` applied in order; None when the file
+        has neither."""
+        from nca_world.sim.events import event_of
+        from nca_world.sim.meeting import shape_mask
+
+        changes = [r for r in records if r["event"]["kind"] in ("add_walls", "remove_walls")]
+        if "walls" not in self.file and not changes:
+            return None
+        walls = self.file["walls"][()].astype(bool) if "walls" in self.file \
+            else np.zeros((self.height, self.width), bool)
+        wrap = str(self.file.attrs.get("boundary", "zero")) == "wrap"
+        for record in changes:
+            cells = shape_mask(event_of(record), self.height, self.width, wrap)
+            walls[cells] = record["event"]["kind"] == "add_walls"
+        return walls
 
     def close(self) -> None:
         """Close the file."""

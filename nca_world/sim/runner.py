@@ -68,8 +68,12 @@ def kernels_cached() -> bool:
 def build_world(scenario: Scenario, seed: int | None = None, memory_limit: int | None = None) -> World:
     """The empty world of a scenario (organisms are spawned by the run)."""
     section = scenario.file.world
-    return World(section.height, section.width, species=scenario.rules, boundary=section.boundary,
-                 seed=section.seed if seed is None else seed, memory_limit=memory_limit)
+    world = World(section.height, section.width, species=scenario.rules, boundary=section.boundary,
+                  seed=section.seed if seed is None else seed, memory_limit=memory_limit, senses=section.senses,
+                  interactions=scenario.interactions(), contest=section.contest)
+    if scenario.walls is not None:
+        world.set_walls(scenario.walls)
+    return world
 
 
 def check_memory(scenario: Scenario, memory_limit: int | None = None) -> None:
@@ -249,7 +253,7 @@ def restore_at(original: Recording, at: int, scenario: Scenario | None = None) -
                 raise RecordingError(f"{original.path}: events: add_species {name!r}: expected its model "
                                      "embedded in the recording, got none")
             world.add_species(name, run.models[name])
-    world.restore(key.step, key.state, key.owner, key.organisms)
+    world.restore(key.step, key.state, key.owner, key.organisms, key.walls)
     log = [r for r in events[key.events_before :] if r["step"] <= at]
     while True:
         run.replay(r for r in log if r["step"] == world.step_count)

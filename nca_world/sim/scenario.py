@@ -1,15 +1,18 @@
 """Scenario files: TOML scripts of a run, validated into frozen typed objects before anything runs.
 
 ```toml
-[world]          height, width, boundary ("zero" | "wrap"), seed
+[world]          height, width, boundary ("zero" | "wrap"), seed, senses, contest
 [[species]]      name, model (a model file, relative to the scenario file)
+[[walls]]        shape ("rect" | "circle" | "line" | "png") + its fields (see `WallShape`)
+[[interactions]] species = [a, b], senses ("all" | "own_species" | "self")
 [[organisms]]    name, species, position = [y, x], identity (optional), spawn_step (default 0)
 [[events]]       kind + its fields; step = N, or every = N with from / until; organism (optional)
 [run]            steps
 [record]         path, every, channels, dtype, compression, keyframe_every, flush_every
 ```
 Event kinds: ``spawn``, ``cut_circle``, ``cut_rect``, ``cut_line``, ``noise``, ``kill_fraction``,
-``move``, ``set_identity``, ``remove``, ``convert``, ``add_species``.
+``move``, ``set_identity``, ``remove``, ``convert``, ``add_species``, ``add_walls``,
+``remove_walls``.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
 
+import numpy as np
 from pydantic import Field, ValidationInfo, model_validator
 
 from nca_world.agents import library
@@ -25,6 +29,7 @@ from nca_world.agents.config import Strict, read_toml, validate
 from nca_world.agents.errors import ModelFileError, ScenarioError
 from nca_world.agents.modelfile import load_rule
 from nca_world.agents.spec import Rule
+from nca_world.sim.meeting import shape_mask
 
 Position = tuple[int, int]
 MAX_STEPS = 10_000_000
@@ -37,6 +42,54 @@ class WorldSection(Strict):
     width: int = Field(ge=1, le=8192)
     boundary: Literal["zero", "wrap"] = "zero"
     seed: int = Field(0, ge=0, lt=2**63)
+    senses: Literal["all", "own_species", "self"] = "all"  # who senses whom, unless [[interactions]] say
+    contest: Literal["strongest", "buffer"] = "strongest"  # who takes a newborn cell between organisms
+
+
+class WallShape(Strict):
+    """A wall shape: ``rect`` (top_left, size), ``circle`` (center, radius), ``line`` (start, end,
+    width) or ``png`` (path: a mask image scaled to the grid, dark opaque pixels are wall)."""
+
+    shape: Literal["rect", "circle", "line", "png"]
+    top_left: Position | None = None
+    size: tuple[Annotated[int, Field(ge=1)], Annotated[int, Field(ge=1)]] | None = None
+    center: Position | None = None
+    radius: float | None = Field(None, gt=0)
+    start: Position | None = None
+    end: Position | None = None
+    width: float | None = Field(None, gt=0)
+    path: Path | None = None
+
+    @model_validator(mode="after")
+    def _fields_of_shape(self) -> WallShape:
+        check_shape_fields(self)
+        return self
+
+
+SHAPE_FIELDS = {"rect": ("top_left", "size"), "circle": ("center", "radius"), "line": ("start", "end"),
+                "png": ("path",)}
+SHAPE_OPTIONAL = {"line": ("width",)}
+
+
+def check_shape_fields(shape: object) -> None:
+    """A wall shape's fields: those of its kind present, no other shape's."""
+    kind = shape.shape  # type: ignore[attr-defined]
+    needed = SHAPE_FIELDS[kind]
+    allowed = set(needed) | set(SHAPE_OPTIONAL.get(kind, ()))
+    missing = [name for name in needed if getattr(shape, name) is None]
+    if missing:
+        raise ValueError(f"shape {kind!r}: expected {' and '.join(needed)}, got no {' and '.join(missing)}")
+    other = sorted({f for fields in SHAPE_FIELDS.values() for f in fields} | {"width"})
+    extra = [name for name in other if name not in allowed and getattr(shape, name) is not None]
+    if extra:
+        raise ValueError(f"shape {kind!r}: expected no {', '.join(extra)} (fields of another shape)")
+
+
+class InteractionSection(Strict):
+    """Who senses whom between two species (the same species twice: among its own organisms)."""
+
+    species: tuple[str, str]
+    senses: Literal["all", "own_species", "self"]
 
 
 class SpeciesSection(Strict):
@@ -233,12 +286,47 @@ class AddSpecies(Timing):
         return self
 
 
+class WallEvent(Timing):
+    """Walls added or removed at a step: the shapes of ``[[walls]]`` but ``png`` (a replay must not
+    need the image file)."""
+
+    shape: Literal["rect", "circle", "line"]
+    top_left: Position | None = None
+    size: tuple[Annotated[int, Field(ge=1)], Annotated[int, Field(ge=1)]] | None = None
+    center: Position | None = None
+    radius: float | None = Field(None, gt=0)
+    start: Position | None = None
+    end: Position | None = None
+    width: float | None = Field(None, gt=0)
+    path: None = None  # only ``[[walls]]`` take a PNG
+
+    @model_validator(mode="after")
+    def _fields_of_shape(self) -> WallEvent:
+        if self.organism is not None:
+            raise ValueError("organism: expected none (walls act on the grid)")
+        check_shape_fields(self)
+        return self
+
+
+class AddWalls(WallEvent):
+    """Make the cells of a shape walls (their cells are killed)."""
+
+    kind: Literal["add_walls"] = "add_walls"
+
+
+class RemoveWalls(WallEvent):
+    """Make the cells of a shape floor again."""
+
+    kind: Literal["remove_walls"] = "remove_walls"
+
+
 Event = Annotated[
-    Spawn | CutCircle | CutRect | CutLine | Noise | KillFraction | Move | SetIdentity | Remove | Convert | AddSpecies,
+    Spawn | CutCircle | CutRect | CutLine | Noise | KillFraction | Move | SetIdentity | Remove | Convert | AddSpecies
+    | AddWalls | RemoveWalls,
     Field(discriminator="kind"),
 ]
 EVENT_TYPES = (Spawn, CutCircle, CutRect, CutLine, Noise, KillFraction, Move, SetIdentity, Remove, Convert,
-               AddSpecies)
+               AddSpecies, AddWalls, RemoveWalls)
 NEW_ORGANISMS = (Spawn, Convert)  # events that name a new organism
 
 
@@ -266,6 +354,8 @@ class ScenarioFile(Strict):
     world: WorldSection
     species: list[SpeciesSection] = Field(min_length=1)
     organisms: list[OrganismSection] = Field(default_factory=list)
+    walls: list[WallShape] = Field(default_factory=list)
+    interactions: list[InteractionSection] = Field(default_factory=list)
     events: list[Event] = Field(default_factory=list)
     run: RunSection
     record: RecordSection = Field(default_factory=RecordSection)
@@ -277,6 +367,15 @@ class ScenarioFile(Strict):
         _unique("species", species + [e.name for e in self.events if isinstance(e, AddSpecies)])
         names = [o.name for o in self.organisms] + [e.name for e in self.events if isinstance(e, NEW_ORGANISMS)]
         _unique("organisms", names)
+        known = species + list(added)
+        pairs = set()
+        for index, interaction in enumerate(self.interactions):
+            for name in interaction.species:
+                if name not in known:
+                    raise ValueError(f"interactions.{index}.species: expected species of {known}, got {name!r}")
+            if frozenset(interaction.species) in pairs:
+                raise ValueError(f"interactions.{index}.species: the pair {list(interaction.species)} is set twice")
+            pairs.add(frozenset(interaction.species))
         planted = self.spawn_steps()
         for where, item in [*(("organisms", o) for o in self.organisms),
                             *(("events", e) for e in self.events if isinstance(e, NEW_ORGANISMS))]:
@@ -389,10 +488,15 @@ class Scenario:
     of the species its ``add_species`` events bring in later."""
 
     def __init__(self, file: ScenarioFile, text: str, path: Path, rules: dict[str, Rule],
-                 added: dict[str, Rule] | None = None) -> None:
+                 added: dict[str, Rule] | None = None, walls: np.ndarray | None = None) -> None:
         self.file, self.text, self.path, self.rules = file, text, path, rules
         self.added = added or {}
+        self.walls = walls  # bool (H, W) of the [[walls]]; None when they come from elsewhere (a recording)
         self.warnings = [f"{path}: {message}" for message in likely_mistakes(file)]
+
+    def interactions(self) -> dict[tuple[str, str], str]:
+        """The ``[[interactions]]`` levels by pair of species (for `World`)."""
+        return {tuple(i.species): i.senses for i in self.file.interactions}  # type: ignore[misc]
 
     @property
     def steps(self) -> int:
@@ -422,7 +526,21 @@ def load_scenario(path: Path | str, overrides: list[str] | None = None,
         rules[species.name] = _load_model(path, f"species.{index}.model", str(species.model))
     added = {e.name: _load_model(path, f"events.{i}.model", e.model)
              for i, e in enumerate(file.events) if isinstance(e, AddSpecies)}
-    return _resolved(file, text, path, rules, added)
+    return _resolved(file, text, path, rules, added, wall_map(file, path))
+
+
+def wall_map(file: ScenarioFile, path: Path) -> np.ndarray:
+    """Bool ``(H, W)``: the cells of the ``[[walls]]`` (PNG paths relative to the scenario file);
+    a PNG that cannot be read raises `ScenarioError` naming its entry."""
+    world = file.world
+    walls = np.zeros((world.height, world.width), bool)
+    for index, shape in enumerate(file.walls):
+        try:
+            walls |= shape_mask(shape, world.height, world.width, world.boundary == "wrap", path.parent)
+        except (OSError, ValueError) as error:
+            raise ScenarioError(f"{path}: walls.{index}.path: expected a PNG image, got {shape.path} "
+                                f"({error})") from error
+    return walls
 
 
 def _load_model(path: Path, field: str, model: str) -> Rule:
@@ -479,12 +597,13 @@ def load_scenario_text(text: str, origin: Path, rules: dict[str, Rule]) -> Scena
     missing = [name for name in [*(s.name for s in file.species), *added] if name not in rules]
     if missing:
         raise ScenarioError(f"{origin}: species {missing}: no embedded model")
+    walls = None if any(shape.shape == "png" for shape in file.walls) else wall_map(file, origin)
     return _resolved(file, text, origin, {s.name: rules[s.name] for s in file.species},
-                     {name: rules[name] for name in added})
+                     {name: rules[name] for name in added}, walls)
 
 
 def _resolved(file: ScenarioFile, text: str, path: Path, rules: dict[str, Rule],
-              added: dict[str, Rule] | None = None) -> Scenario:
+              added: dict[str, Rule] | None = None, walls: np.ndarray | None = None) -> Scenario:
     """Cross-checks that need the rules (those of the ``[[species]]`` and of species `added` by
     events): equal channel counts and alive thresholds, identity lengths, noise channels."""
     added = added or {}
@@ -519,7 +638,12 @@ def _resolved(file: ScenarioFile, text: str, path: Path, rules: dict[str, Rule],
                         rules[organism.species].spec.identity_channels)
     if isinstance(file.record.channels, list):
         _check_channels(path, "record.channels", file.record.channels, channel_count)
-    return Scenario(file, text, path, species_rules, added)
+    # those planted at step 0, before any wall event (later ones meet the walls of their step: `World.spawn`)
+    planted = [(f"organisms.{o.name}.position", o.position) for o in file.organisms if o.spawn_step == 0]
+    for field, (y, x) in planted if walls is not None else []:
+        if walls[y, x]:
+            raise ScenarioError(f"{path}: {field}: expected a cell that is not a wall, got {[y, x]}")
+    return Scenario(file, text, path, species_rules, added, walls)
 
 
 def _check_channels(path: Path, field: str, chosen: list[int], count: int) -> None:

@@ -188,7 +188,8 @@ class World:
     def set_meeting(self, *, senses: str | None = None, interactions: Mapping[tuple[str, str], str] | None = None,
                     contest: str | None = None) -> None:
         """Set who senses whom (`senses`: the default level; `interactions`: levels by pair of
-        species, replacing those set before) and the `contest` rule (`sim.meeting`); None keeps it."""
+        species, replacing those set before; a pair may name a species that joins later) and the
+        `contest` rule (`sim.meeting`); None keeps a setting."""
         if senses is not None:
             if senses not in SENSES:
                 raise WorldError(f"senses: expected one of {SENSES}, got {senses!r}")
@@ -196,9 +197,8 @@ class World:
         if interactions is not None:
             pairs = {}
             for pair, level in interactions.items():
-                unknown = [name for name in pair if name not in self.rules]
-                if len(pair) != 2 or unknown:
-                    raise WorldError(f"interactions: expected a pair of species of {self._species_names}, got {pair!r}")
+                if len(pair) != 2 or not all(isinstance(name, str) for name in pair):
+                    raise WorldError(f"interactions: expected a pair of species names, got {pair!r}")
                 if level not in SENSES:
                     raise WorldError(f"interactions {pair!r}: senses: expected one of {SENSES}, got {level!r}")
                 pairs[frozenset(pair)] = level
@@ -246,6 +246,8 @@ class World:
         if species not in self.rules:
             raise WorldError(f"organism {name!r}: unknown species {species!r} (have {self._species_names})")
         y, x = self._position(name, at)
+        if self._walls[y, x]:
+            raise WorldError(f"organism {name!r}: position: expected a cell that is not a wall, got ({y}, {x})")
         spec = self.rules[species].spec
         values = _identity_values(name, identity, spec.identity_channels)
         organism = Organism(len(self.organisms) + 1, name, species, tuple(float(v) for v in values),
@@ -264,7 +266,7 @@ class World:
             raise WorldError(f"organism {name!r}: the name is already taken")
         if species not in self.rules:
             raise WorldError(f"organism {name!r}: unknown species {species!r} (have {self._species_names})")
-        taken = cells & (self.owner == self.organism(source).index)
+        taken = cells & (self.owner == self.organism(source).index) & (self._walls == 0)
         spec = self.rules[species].spec
         values = _identity_values(name, identity, spec.identity_channels)
         ys, xs = np.nonzero(taken)
@@ -322,8 +324,10 @@ class World:
         self.organisms[organism.index - 1] = updated
         return updated
 
-    def restore(self, step: int, state: np.ndarray, owner: np.ndarray, organisms: Sequence[Organism]) -> None:
-        """Put the world back at `step` with this state, owner map and organism table (a keyframe)."""
+    def restore(self, step: int, state: np.ndarray, owner: np.ndarray, organisms: Sequence[Organism],
+                walls: np.ndarray | None = None) -> None:
+        """Put the world back at `step` with this state, owner map and organism table (a keyframe),
+        and this wall map (None keeps the world's)."""
         if state.shape != (self.height, self.width, self.channels) or owner.shape != (self.height, self.width):
             raise WorldError(f"restore: expected a {self.height}x{self.width}x{self.channels} state, got {state.shape}")
         self.organisms = []
@@ -334,6 +338,9 @@ class World:
             if organism.species not in self.rules:
                 raise WorldError(f"restore: organism {organism.name!r} has unknown species {organism.species!r}")
             self._register(organism)
+        if walls is not None:
+            self._walls[:] = 0
+            self.set_walls(walls)
         self.state[:] = state
         self.owner[:] = owner
         self._nonzero_rows[1][:] = 1
