@@ -11,6 +11,7 @@ import numpy as np
 
 VIEWS = ("rgb", "alpha", "identity", "owner", "hidden")
 BACKGROUND = (255, 255, 255)
+WALL_COLOUR = (47, 54, 74)  # slate: darker than any organism colour, in every view
 # well separated, colour-blind friendly organism colours (Okabe and Ito), then repeated darker
 PALETTE = np.array([
     (230, 159, 0), (86, 180, 233), (0, 158, 115), (240, 228, 66), (0, 114, 178), (213, 94, 0),
@@ -34,6 +35,7 @@ class Layers:
     owner: np.ndarray
     hidden: dict[int, np.ndarray]  # channel number -> (H, W)
     without_identity: frozenset[int] = frozenset()  # organisms whose species has no identity channel
+    walls: np.ndarray | None = None  # bool (H, W), None: no walls
 
     def views(self) -> list[str]:
         """The views these layers can show."""
@@ -111,7 +113,15 @@ def owner_colours(owner: np.ndarray) -> np.ndarray:
 
 
 def render(layers: Layers, view: str = "rgb", hidden_channel: int | None = None) -> np.ndarray:
-    """One view of `layers` as ``(H, W, 3)`` uint8 (see `VIEWS`)."""
+    """One view of `layers` as ``(H, W, 3)`` uint8 (see `VIEWS`), walls in `WALL_COLOUR`."""
+    image = _view(layers, view, hidden_channel)
+    if layers.walls is not None and layers.walls.any():
+        image = image.copy()
+        image[layers.walls] = WALL_COLOUR
+    return image
+
+
+def _view(layers: Layers, view: str, hidden_channel: int | None) -> np.ndarray:
     if view == "rgb" and layers.rgba is not None:
         return rgb_over_white(layers.rgba)
     if view == "alpha" and layers.rgba is not None:

@@ -6,8 +6,9 @@ event object of `sim.scenario`, applied and logged exactly like a scripted one.
 
 Keys: space pause, ``.`` one step, ``,`` one frame back (replay), ``+``/``-`` speed, ``v`` next
 view, ``[``/``]`` hidden channel, ``1``-``9`` species to seed, ``i`` identity to seed, ``s`` seed
-at the cursor, ``m`` the model picker (live), ``r`` start/stop recording (live), F12 screenshot,
-``h`` help, ``q``/Esc quit. Mouse: left-drag cuts (wheel sets the radius), right-drag moves the
+at the cursor, ``m`` the model picker (live), ``r`` start/stop recording (live), ``w`` brush mode
+(cut / wall / erase-wall, live), F12 screenshot, ``h`` help, ``q``/Esc quit. Mouse: left-drag
+cuts, paints walls or erases them, by the brush mode (wheel sets the radius), right-drag moves the
 organism under the cursor; with a model chosen in the picker a click seeds it (adding its species
 to the world when new, a logged `AddSpecies`); in a replay, click or drag the timeline to seek.
 """
@@ -39,7 +40,7 @@ from nca_world.sim.render import (
     render,
 )
 from nca_world.sim.runner import Run
-from nca_world.sim.scenario import AddSpecies, CutCircle, Move, Spawn
+from nca_world.sim.scenario import AddSpecies, AddWalls, CutCircle, Move, RemoveWalls, Spawn
 
 STATUS_HEIGHT = 40
 TIMELINE_HEIGHT = 14
@@ -47,9 +48,11 @@ TIMELINE_HEIGHT = 14
 SPEEDS = (1 / 8, 1 / 4, 1 / 2, 1, 2, 4, 8, 16, 64, float("inf"))
 FRAME_BUDGET_S = 0.015  # at full speed, stepping stops after this much time so drawing keeps up (30+ fps)
 IDENTITY_CHOICES = (1.0, 0.5, 0.0)
+BRUSH_MODES = ("cut", "wall", "erase-wall")  # what a left-drag does in a live world
 HELP = [
     "space pause   . step   , back (replay)   + - speed   v view   [ ] hidden channel",
-    "left-drag cut (wheel: radius)   right-drag move organism   1-9 species   i identity   s seed",
+    "left-drag cut / wall / erase (w: brush mode, wheel: radius)   right-drag move organism",
+    "1-9 species   i identity   s seed",
     "m models (live)   r record (live)   l names on/off   F12 screenshot   h help   q quit",
 ]
 
@@ -157,7 +160,9 @@ class ReplaySource:
         frame = self.recording_file.frame(self.index)
         layers = layers_from_frame(frame, self.recording_file.channels, self.recording_file.owner(self.index),
                                    self.state_channels, self.identity_channels)
-        return dataclasses.replace(layers, without_identity=self._without_identity)
+        walls = self.recording_file.walls(self.index)
+        return dataclasses.replace(layers, without_identity=self._without_identity,
+                                   walls=walls if walls.any() else None)
 
     def organisms(self) -> list[tuple[int, str, int]]:
         owner = self.recording_file.owner(self.index)
@@ -192,6 +197,7 @@ class ViewState:
     view: str = "rgb"
     hidden_channel: int = 4
     brush: float = 5.0
+    brush_mode: int = 0  # index in BRUSH_MODES
     species: int = 0
     identity: int = 0
     help: bool = False
@@ -350,6 +356,9 @@ class Viewer:
             self.say(source.toggle_recording())
         elif key == pg.K_m:
             self.toggle_picker()
+        elif key == pg.K_w:
+            s.brush_mode = (s.brush_mode + 1) % len(BRUSH_MODES)
+            self.say(f"brush: {BRUSH_MODES[s.brush_mode]}")
 
     def toggle_picker(self) -> None:
         """Open or close the model picker's panel."""
@@ -397,9 +406,15 @@ class Viewer:
     # ------------------------------------------------------------------ interactive events
 
     def cut(self, cell: tuple[int, int]) -> None:
-        """Cut a disc of the brush radius at `cell` (a logged `CutCircle`)."""
-        radius = self.state.brush
-        self.source.apply(CutCircle(kind="cut_circle", step=self.source.step, center=cell, radius=radius))
+        """Cut a disc of the brush radius at `cell` (a logged `CutCircle`), or by the brush mode
+        make it walls (`AddWalls`) or floor again (`RemoveWalls`)."""
+        radius, mode, step = self.state.brush, BRUSH_MODES[self.state.brush_mode], self.source.step
+        if mode == "cut":
+            event: Any = CutCircle(kind="cut_circle", step=step, center=cell, radius=radius)
+        else:
+            kind = AddWalls if mode == "wall" else RemoveWalls
+            event = kind(step=step, shape="circle", center=cell, radius=radius)
+        self.source.apply(event)
         self.state.last_cut = (cell[0], cell[1], radius, time.perf_counter() + 0.6)
 
     def _pick(self, position: tuple[int, int]) -> bool:

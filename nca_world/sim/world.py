@@ -393,7 +393,7 @@ class World:
         identity = max(rule.spec.identity_channels for rule in self.rules.values())
         without = frozenset(o.index for o in self.organisms if not self.rules[o.species].spec.identity_channels)
         return dataclasses.replace(layers_from_state(self.state_view(), self.owner, identity),
-                                   without_identity=without)
+                                   without_identity=without, walls=self.walls if self._has_walls else None)
 
     def render(self, view: str = "rgb", zoom: int = 1) -> np.ndarray:
         """The world as an ``(H * zoom, W * zoom, 3)`` uint8 image in a `sim.render` view."""
