@@ -84,7 +84,7 @@ def test_the_picker_lists_fitting_models_first_and_greys_the_others_with_the_rea
     assert choices[3].reason == "17 channels, world has 16"
     assert choices[2].reason.startswith("unreadable: ") and "broken.h5" in choices[2].reason
     assert set(live.picker.thumbnails) == {"sprout", "targeted", "wide"}
-    assert (live.picker.thumbnails["targeted"] == 127).all()  # its target, taken as it is
+    assert (live.picker.thumbnails["targeted"] == 128).all()  # its target (alpha 0.5 over white), rounded
     assert live.picker.thumbnails["sprout"].shape == (THUMB, THUMB, 3)
     grown = live.picker.thumbnails["sprout"]
     assert (grown != 255).any(2).mean() > 0.5  # grown (one ring a step) over most of its grid
