@@ -219,6 +219,12 @@ def test_series_file_round_trip_and_recomputation(tmp_path):
     assert all(table.empty for table in sm.read_series(tmp_path / "empty.h5").values())
     assert recomputed.loc["r1", "breakdown_o1"] == "died"
     assert recomputed.loc["r2", "ideal_mse_range"] == pytest.approx(0.9 - 0.2)  # from step 100 on
+    before = {name: table.sort_values(list(table.columns)).reset_index(drop=True) for name, table in tables.items()}
+    (runs / "r1.series.h5").unlink()  # per-run files not kept (git holds the merged file only)
+    assert sm.merge_series(runs, ["r1", "r2", "missing"], tmp_path / "series.h5") == 2
+    after = sm.read_series(tmp_path / "series.h5")
+    for name, table in after.items():
+        pd.testing.assert_frame_equal(table.sort_values(list(table.columns)).reset_index(drop=True), before[name])
 
 
 def test_measures_relative_to_the_same_runs_control():

@@ -232,15 +232,28 @@ def read_run_series(path: Path) -> Series:
 def merge_series(runs: Path, ids: list[str], out: Path) -> int:
     """Every run's series (``runs/<id>.series.h5``) in one columnar HDF5 file (one dataset per
     column, gzip): ``/steps``, ``/organisms`` and ``/info``, each with a ``run`` column numbering
-    ``/run_ids``; returns the number of runs merged. Read it with `read_series`."""
-    parts: dict[str, list[pd.DataFrame]] = {"steps": [], "organisms": [], "info": []}
+    ``/run_ids``; returns the number of runs merged. Read it with `read_series`.
+
+    A run whose own file is gone keeps the series an earlier merge into `out` holds, so the merged
+    file alone (small enough to keep in git, unlike a file per run) carries a sweep's series."""
+    names = ("steps", "organisms", "info")
+    kept: dict[str, dict] = {name: {} for name in names}
+    if out.is_file():
+        for name, table in read_series(out).items():
+            if "run" in table:
+                kept[name] = {run_id: rows.drop(columns="run") for run_id, rows in table.groupby("run")}
+    parts: dict[str, list[pd.DataFrame]] = {name: [] for name in names}
     merged: list[str] = []
     for run_id in ids:
         path = runs / f"{run_id}.series.h5"
-        if not path.is_file():
+        if path.is_file():
+            series = read_run_series(path)
+            tables = (series.steps, series.organisms, series.info)
+        elif run_id in kept["info"]:
+            tables = tuple(kept[name].get(run_id, pd.DataFrame()) for name in names)
+        else:
             continue
-        series = read_run_series(path)
-        for name, frame in (("steps", series.steps), ("organisms", series.organisms), ("info", series.info)):
+        for name, frame in zip(names, tables, strict=True):
             parts[name].append(frame.assign(run=np.int32(len(merged))))  # a number into /run_ids
         merged.append(run_id)
     tmp = out.with_suffix(".tmp")
