@@ -114,6 +114,40 @@ def card(name: str) -> str:
 """
 
 
+def replicates() -> list[str]:
+    """The zoo's training replicates (``gecko-A-s1`` ...): configs named ``*-s<seed>.toml``."""
+    return sorted(path.stem for path in ZOO.glob("*-s[0-9]*.toml"))
+
+
+def replicate_card(name: str) -> str:
+    """The card of replicate `name`, from its config and its model file's provenance (how far its
+    training got); `models --stability --card` adds the stability section."""
+    rule = load_rule(ZOO / f"{name}.h5")
+    p = rule.provenance
+    recipe, target = p["config"]["train"], p["config"]["target"]
+    planned, done, losses = recipe["iterations"], p["iterations"], p["loss_curve"]
+    grid = target["size"] + 2 * target["padding"]
+    status = f"**unfinished**: {done} of {planned} iterations" if done < planned else f"{done} iterations"
+    return f"""# {name}
+
+The gecko emoji, identity variant {p["variant"]} (Stovold 2025), training seed {p["seed"]} of two replicates:
+the identity notebook's recipe at the 0.8 spatial scale ({target["size"]} px target on a {grid}x{grid} grid).
+
+- **Recipe** (`{name}.toml`): pool {recipe["pool_size"]}, batch {recipe["batch"]}, rollouts {recipe["rollout"]} steps,
+  {recipe["reseed_worst"]} worst re-seeded, {recipe["damage_best"]} best damaged ({recipe["damage_holes"]} holes),
+  Adam {recipe["learning_rate"]} x {recipe["lr_factor"]} after {recipe["lr_milestones"]}, seed {p["seed"]},
+  {recipe["threads"]} thread{"s" if recipe["threads"] > 1 else ""}.
+- **Training**: {status}, {p["wall_seconds"] / 3600:.1f} h of wall time on a shared 2-core CPU;
+  loss of the last 20 iterations {np.mean(losses[-20:]):.4f} (first 20: {np.mean(losses[:20]):.4f}).
+- **Continue it**: `nca_world/agents/zoo/train-all.sh {name}`
+  (or `cd nca_world/agents/zoo && nca-world train {name}.toml --resume`): it resumes from
+  `{name}.resume.h5` (weights, Adam and RNG states; the pool is regrown from the model). After more
+  iterations, `nca-world train {name}.toml --snapshot` writes the model and the resume file again,
+  `python -m nca_world.sim.zoo` this card, and `nca-world models --stability --card {name}` its check.
+- **Sheet**: ![growth and regrowth]({name}.png)
+"""
+
+
 def keep_stability_section(old: str, new: str) -> str:
     """`new` with the "## Stability check" section of `old` (written by `models --stability --card`)."""
     start = old.find("## Stability check")
@@ -124,7 +158,8 @@ def keep_stability_section(old: str, new: str) -> str:
 
 
 if __name__ == "__main__":
-    for model in entries():
+    for model in [*entries(), *replicates()]:
         path = ZOO / f"{model}.md"
-        path.write_text(keep_stability_section(path.read_text() if path.is_file() else "", card(model)))
+        text = card(model) if model in entries() else replicate_card(model)
+        path.write_text(keep_stability_section(path.read_text() if path.is_file() else "", text))
         print(f"wrote {path}")
