@@ -299,6 +299,24 @@ def analysis_seconds(rules: dict[str, Rule], frames: int = 1000) -> float:
         return time.perf_counter() - start
 
 
+def meeting_costs(rule: Rule, repeats: int, inner: int) -> dict[str, float]:
+    """Extra time per step of the meeting rules on the 4-organism world, timed alternately with
+    the same world under the defaults: walls on 10% of the grid (three 9-row bands in the empty
+    space between the organisms), and ``senses = "self"`` for every pair."""
+    worlds = {"defaults": make_world("4 organisms, 1 species", {"a": rule})}
+    walled = make_world("4 organisms, 1 species", {"a": rule})
+    bands = np.zeros((SIZE, SIZE), bool)
+    for y in (0, SIZE // 2 - 4, SIZE - 9):
+        bands[y : y + 9] = True
+    walled.set_walls(bands)
+    worlds["walls on 10%"] = walled
+    blind = make_world("4 organisms, 1 species", {"a": rule})
+    blind.set_meeting(senses="self")
+    worlds['senses = "self"'] = blind
+    times = interleaved({name: world.step for name, world in worlds.items()}, repeats, inner)
+    return {name: times[name] / times["defaults"] - 1 for name in worlds if name != "defaults"}
+
+
 def startup_seconds() -> tuple[float, float]:
     """Wall time of ``nca-world run scenarios/demo.toml --steps 1`` (the first step of `make run`,
     recorded) in a fresh process: with an empty numba cache (the cold compile), then with the
@@ -344,6 +362,7 @@ def run(json_path: Path | None = None, repeats: int = 5, inner: int = 20) -> dic
                            "vs_numpy": numpy_s / seconds, "matmul_fraction": fraction}
     one, two = figures["4 organisms, 1 species"], figures["4 organisms, 2 species"]
     figures["two_species_slowdown"] = two["ms_per_step"] / one["ms_per_step"] - 1  # type: ignore[index]
+    figures["meeting_costs"] = meeting_costs(rule_a, repeats, inner)
     figures["cold_compile_s"], figures["first_step_s"] = startup_seconds()
     for layout in ("all alive", "one organism"):
         figures[f"recording, {layout}"] = recording_costs(layout, {"a": rule_a})
@@ -359,6 +378,9 @@ def run(json_path: Path | None = None, repeats: int = 5, inner: int = 20) -> dic
         print(f"{row.name:32} {row.ms_per_step:9.3f} {1e3 / row.ms_per_step:9.1f} "
               f"{row.cell_updates_per_s / 1e6:9.2f}M  {row.note}")
     print(f"two species vs one (same area): {100 * figures['two_species_slowdown']:+.1f}%")  # type: ignore[operator]
+    goals = {"walls on 10%": 5, 'senses = "self"': 35}
+    for name, cost in figures["meeting_costs"].items():  # type: ignore[union-attr]
+        print(f"4 organisms, {name}: {100 * cost:+.1f}% over the defaults (goal <= +{goals[name]}%)")
     print(f"run demo --steps 1 in a fresh process: {figures['cold_compile_s']:.1f} s with an empty numba cache "
           f"(cold compile; goal <= 20 s), {figures['first_step_s']:.2f} s after set-up (goal <= 1 s)")
     for layout in ("all alive", "one organism"):
