@@ -60,16 +60,22 @@ class TorchNCA(nn.Module):
             return torch.cat([x[:, :, -1:], x, x[:, :, :1]], dim=2)
         return F.pad(x, (0, 0, 1, 1, 1, 1))
 
-    def perceive(self, x: torch.Tensor) -> torch.Tensor:
+    def perceive(self, x: torch.Tensor, visible: torch.Tensor | None = None) -> torch.Tensor:
         """``[x, sobel_x(x)/8, sobel_y(x)/8]`` → ``(B, H, W, 3C)``, in that block order.
 
         The two gradients come from one depthwise convolution with fixed kernels (no gradient
-        flows into the kernels, only into the state).
+        flows into the kernels, only into the state). `visible` ``(B, H, W, 9)`` is who senses
+        whom (`senses` in worlds): 0 where a cell reads its neighbour ``(i, j)`` (raster order over
+        the 3x3 window) as zero in every channel; the gradients are then sums over the masked window.
         """
         b, h, w, c = x.shape
         planar = self._pad(x).permute(0, 3, 1, 2)
-        gradients = F.conv2d(planar, self.sobel, groups=c)  # (B, 2C, H, W): c0x, c0y, c1x, ...
-        gradients = gradients.view(b, c, 2, h, w).permute(0, 3, 4, 2, 1).reshape(b, h, w, 2 * c)
+        if visible is None:
+            gradients = F.conv2d(planar, self.sobel, groups=c).view(b, c, 2, h, w)  # c0x, c0y, c1x, ...
+        else:
+            window = F.unfold(planar, 3).view(b, c, 9, h, w) * visible.permute(0, 3, 1, 2)[:, None].to(x.dtype)
+            gradients = torch.einsum("bcnhw,kn->bckhw", window, self.sobel[:2, 0].reshape(2, 9))
+        gradients = gradients.permute(0, 3, 4, 2, 1).reshape(b, h, w, 2 * c)
         return torch.cat([x, gradients], dim=-1)
 
     def alive(self, x: torch.Tensor) -> torch.Tensor:
@@ -81,9 +87,10 @@ class TorchNCA(nn.Module):
             pooled = F.max_pool2d(alpha, 3, 1, 1)
         return pooled[:, 0, :, :, None] > self.spec.alive_threshold
 
-    def update(self, x: torch.Tensor) -> torch.Tensor:
-        """``dx = W2^T relu(W1^T p + b1) + b2`` → ``(B, H, W, C)``; a frozen identity gets 0."""
-        dx = torch.relu(self.perceive(x) @ self.w1 + self.b1) @ self.w2 + self.b2
+    def update(self, x: torch.Tensor, visible: torch.Tensor | None = None) -> torch.Tensor:
+        """``dx = W2^T relu(W1^T p + b1) + b2`` → ``(B, H, W, C)``; a frozen identity gets 0.
+        `visible`: see `perceive`."""
+        dx = torch.relu(self.perceive(x, visible) @ self.w1 + self.b1) @ self.w2 + self.b2
         return dx * self.written
 
     def forward(self, x: torch.Tensor, fire: torch.Tensor | None = None,
