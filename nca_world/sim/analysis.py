@@ -11,7 +11,9 @@ Frames are read in chunks, so memory does not grow with the recording's length. 
   "ideal" image (each target pasted at its organism's seed cell, summed, clipped) and the
   bounding box of all living cells with its shift;
 - ``regeneration``: per damage episode and organism it hit (that lost cells to it), the error
-  before, the steps until the aligned error is back within tolerance, and the error it settles at.
+  before, the steps until the aligned error is back within tolerance, and the error it settles at;
+- ``lineage`` and ``body_shares`` (`sim.lineage`): the children of fissions, and per takeover
+  (``convert``) which organisms own the cells of the original body in each later frame.
 
 An organism before its spawn step has no measures (NaN / NA); a dead one has 0 cells, an IoU of
 0 and no centroid, box or shape error.
@@ -28,6 +30,7 @@ displacements.
 
 from __future__ import annotations
 
+import dataclasses
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +41,7 @@ from scipy import ndimage
 
 from nca_world.sim.alignment import ALIVE, Template
 from nca_world.sim.events import cut_mask, event_of
+from nca_world.sim.lineage import BodyShares, lineage_table
 from nca_world.sim.metrics import arc_of, body_on_torus, minimum_image
 from nca_world.sim.recording import Recording, open_recording
 
@@ -78,6 +82,8 @@ class Analysis:
     names: dict[int, str]
     events: list[dict]
     wrap: bool = False  # the world was a torus
+    lineage: pd.DataFrame = dataclasses.field(default_factory=lambda: lineage_table([], {}))
+    body_shares: pd.DataFrame = dataclasses.field(default_factory=lambda: BodyShares([], {}).table())
 
     @property
     def takeovers(self) -> pd.DataFrame:
@@ -116,6 +122,14 @@ class Analysis:
             regrown = "not regrown" if np.isnan(row.regrowth_steps) else f"regrown in {row.regrowth_steps:.0f} steps"
             lines.append(f"{row.kind} at step {row.step} on {row.name}: error {row.error_before:.4f} -> "
                          f"{regrown}, settles at {row.settled_error:.4f}")
+        for row in self.lineage.itertuples():
+            lines.append(f"split at step {row.step}: {row.child} (#{row.child_index}) from {row.parent} "
+                         f"(#{row.parent_index}), {row.cells} cells")
+        for (step, source), shares in self.body_shares.groupby(["convert_step", "source"], sort=False):
+            last = shares[shares.step == shares.step.max()].sort_values("share", ascending=False)
+            owners = ", ".join(f"{r.name} {r.share:.0%}" for r in last.itertuples())
+            lines.append(f"takeover at step {step} of {source} ({int(last.body_cells.iloc[0])} cells): "
+                         f"at step {int(last.step.iloc[0])} {owners}")
         return "\n".join(lines)
 
 
@@ -245,8 +259,17 @@ class _Context:
                 self.spawn_steps.setdefault(organism.index, organism.spawn_step)
                 identity.setdefault(organism.index, list(organism.identity) or None)
         by_name = {name: index for index, name in self.names.items()}
-        for r in self.events:  # takeovers: new organisms made of another's cells
-            if r["event"]["kind"] == "convert":
+        for r in self.events:  # takeovers and fissions: new organisms made of another's cells
+            if r["event"]["kind"] == "split":
+                parent = r["effect"]["parent"]
+                for child in r["effect"]["children"]:
+                    index = child["index"]
+                    self.names[index], self.species[index] = child["name"], self.species.get(parent, "")
+                    self.seed_cells[index] = tuple(child["seed_cell"])
+                    self.spawn_steps[index] = int(r["step"])
+                    identity[index] = identity.get(parent)
+                    by_name[child["name"]] = index
+            elif r["event"]["kind"] == "convert":
                 index, source = r["effect"]["index"], by_name.get(r["event"]["organism"])
                 self.names[index], self.species[index] = r["event"]["name"], r["event"]["species"]
                 self.seed_cells[index] = self.seed_cells.get(source, (0, 0))
@@ -361,14 +384,17 @@ def analyze(recording: Recording | str | Path, rotations: bool = False, boundary
     paper: list = []
     previous_box: list = [None]
     steps = recording.steps
+    shares = BodyShares(ctx.events, ctx.names)
     scale = 255.0 if recording.dtype == "uint8" else 1.0
     for start in range(0, len(recording), CHUNK):
         stop = min(len(recording), start + CHUNK)
         frames = recording.stored_frames(start, stop)
         owners = recording.file["owner"][start:stop]
         for i in range(stop - start):
-            _measure_frame(ctx, int(steps[start + i]), frames[i].astype(np.float32) / scale,
-                           owners[i].astype(np.int64), rows, contacts, paper, previous_box)
+            owner = owners[i].astype(np.int64)
+            _measure_frame(ctx, int(steps[start + i]), frames[i].astype(np.float32) / scale, owner, rows,
+                           contacts, paper, previous_box)
+            shares.frame(int(steps[start + i]), owner)
     organisms = _flags_and_velocity(typed_table(rows, ORGANISM_COLUMNS), ctx)
     return Analysis(
         organisms=organisms,
@@ -378,6 +404,8 @@ def analyze(recording: Recording | str | Path, rotations: bool = False, boundary
         names=ctx.names,
         events=ctx.events,
         wrap=ctx.wrap,
+        lineage=lineage_table(ctx.events, ctx.names),
+        body_shares=shares.table(),
     )
 
 

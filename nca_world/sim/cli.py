@@ -193,6 +193,9 @@ def _analyze(args: argparse.Namespace) -> None:
         written.append(figures.plot_tracks(analysis, recording, out / "centroid_tracks.png"))
         montage = figures.montage(analysis, recording, out / "damage_montage.png")
         written += [montage] if montage else []
+        for extra in (figures.plot_lineage(analysis, out / "lineage.png"),
+                      figures.plot_body_shares(analysis, out / "body_shares.png")):
+            written += [extra] if extra else []
         if video is not None:
             video.parent.mkdir(parents=True, exist_ok=True)
             written.append(figures.export_video(recording, video, view=view, scale=args.zoom))

@@ -1,5 +1,5 @@
 """Applying events to a world: spawn, cuts, noise, kills, moves, identity changes, removal,
-takeovers, new species and walls.
+takeovers, new species, walls and fission (a ``split``, logged by the world).
 
 Every event is one of the typed objects of `sim.scenario` (scripted or interactive alike); its
 log record (`record_of`) turns back into the same event (`event_of`) for replays. Randomness
@@ -18,8 +18,8 @@ from pydantic import TypeAdapter
 
 from nca_world.agents.errors import WorldError
 from nca_world.agents.spec import Rule
-from nca_world.sim.metrics import body_on_torus, minimum_image
 from nca_world.sim.meeting import shape_mask
+from nca_world.sim.metrics import body_on_torus, minimum_image
 from nca_world.sim.scenario import (
     AddSpecies,
     AddWalls,
@@ -35,6 +35,7 @@ from nca_world.sim.scenario import (
     RemoveWalls,
     SetIdentity,
     Spawn,
+    Split,
 )
 from nca_world.sim.world import World
 
@@ -173,7 +174,20 @@ def record_of(event: Any, step: int, effect: dict[str, Any], source: str) -> dic
 
 def event_of(record: dict[str, Any]) -> Any:
     """The event object of a log record, due once at the record's step (for replays)."""
+    if record["event"].get("kind") == "split":  # logged by the world, not an event of scenario files
+        return Split.model_validate({**record["event"], "step": record["step"]})
     return EVENT_ADAPTER.validate_python({**record["event"], "step": record["step"]})
+
+
+def split(world: World, event: Split) -> dict[str, Any]:
+    """Apply a fission (`sim.fission`); its effect names the parent and each child with its cells."""
+    from nca_world.sim.fission import large_parts
+
+    found = large_parts(world, event.organism, event.min_cells)  # type: ignore[arg-type]
+    children = world.split(event.organism, found)  # type: ignore[arg-type]
+    return {"parent": world.organism(event.organism).index,  # type: ignore[arg-type]
+            "children": [{"index": c.index, "name": c.name, "cells": int(part.sum()), "seed_cell": list(c.seed_cell)}
+                         for c, part in zip(children, found, strict=True)]}
 
 
 def apply(world: World, event: Any, number: int = 0, models: Mapping[str, Rule] | None = None) -> dict[str, Any]:
@@ -212,6 +226,8 @@ def apply(world: World, event: Any, number: int = 0, models: Mapping[str, Rule] 
         world.set_identity(event.organism, event.identity)  # type: ignore[arg-type]
     elif isinstance(event, Convert):
         record["index"], record["converted"] = convert(world, event, number)
+    elif isinstance(event, Split):
+        record.update(split(world, event))
     elif isinstance(event, AddWalls | RemoveWalls):
         cells = shape_mask(event, world.height, world.width, world.boundary == "wrap")
         record["cells"] = world.set_walls(cells, wall=isinstance(event, AddWalls))

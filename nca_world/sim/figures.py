@@ -78,7 +78,7 @@ def write_tables(analysis: Analysis, folder: Path) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     parquet = importlib.util.find_spec("pyarrow") is not None
-    for name in ("organisms", "contacts", "paper", "regeneration", "takeovers"):
+    for name in ("organisms", "contacts", "paper", "regeneration", "takeovers", "lineage", "body_shares"):
         table = getattr(analysis, name)
         written.append(folder / f"{name}.csv")
         table.to_csv(written[-1], index=False)
@@ -187,6 +187,88 @@ def montage(analysis: Analysis, recording: Recording, path: Path,
                 axis.set_ylabel(f"{episode.kind} at {episode.step}\n{names}", fontsize=8)
     figure.tight_layout()
     figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return path
+
+
+def tree_layout(parents: dict[int, int]) -> dict[int, float]:
+    """A row for each organism of a lineage (`parents`: organism -> parent, 0 for a root): depth
+    first from the roots in order of their numbers, so each family is drawn together, a parent
+    in the middle of its children's rows."""
+    children: dict[int, list[int]] = {}
+    for k in sorted(parents):
+        children.setdefault(parents[k], []).append(k)
+    rows: dict[int, float] = {}
+    leaves = [0]  # rows taken by organisms without children so far
+
+    def place(k: int) -> float:
+        below = [place(c) for c in children.get(k, [])]
+        if below:
+            rows[k] = float(np.mean(below))
+        else:
+            rows[k], leaves[0] = float(leaves[0]), leaves[0] + 1
+        return rows[k]
+
+    for root in children.get(0, []):
+        place(root)
+    return rows
+
+
+def plot_lineage(analysis: Analysis, path: Path) -> Path | None:
+    """The fission tree: each organism a line from the step it appears to its last living frame,
+    each split a connector from the parent to its children (labelled with their names and
+    starting cells). None when nothing split."""
+    if analysis.lineage.empty:
+        return None
+    plt = _pyplot()
+    parents = {k: 0 for k in analysis.names}
+    parents.update({int(r.child_index): int(r.parent_index) for r in analysis.lineage.itertuples()})
+    rows = tree_layout(parents)
+    table = analysis.organisms
+    alive = table[table.alive.fillna(0) > 0].groupby("organism").step
+    first, last = alive.min(), alive.max()
+    born = {int(r.child_index): int(r.step) for r in analysis.lineage.itertuples()}
+    figure, axis = plt.subplots(figsize=(8, 1 + 0.45 * len(rows)))
+    for k, row in rows.items():
+        colour = np.array(organism_colour(k)) / 255
+        start = born.get(k, int(first.get(k, table.step.min())))
+        axis.plot([start, int(last.get(k, start))], [row, row], color=colour, linewidth=3, solid_capstyle="butt")
+        axis.text(start, row + 0.15, analysis.names.get(k, str(k)), fontsize=8, va="bottom")
+    for r in analysis.lineage.itertuples():
+        axis.plot([r.step, r.step], [rows[int(r.parent_index)], rows[int(r.child_index)]], color="grey",
+                  linewidth=1)
+        axis.annotate(f"{r.cells} cells", (r.step, rows[int(r.child_index)]), fontsize=7, color="grey",
+                      xytext=(3, -10), textcoords="offset points")
+    axis.set_yticks([])
+    axis.invert_yaxis()
+    axis.set_xlabel("step")
+    axis.set_title("lineage (fission)")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
+def plot_body_shares(analysis: Analysis, path: Path) -> Path | None:
+    """Per takeover, each owner's share of the original body over time (stacked). None without one."""
+    shares = analysis.body_shares
+    if shares.empty:
+        return None
+    plt = _pyplot()
+    groups = list(shares.groupby(["convert_step", "source"], sort=False))
+    figure, axes = plt.subplots(len(groups), 1, figsize=(8, 3 * len(groups)), squeeze=False)
+    for axis, ((step, source), table) in zip(axes[:, 0], groups, strict=True):
+        wide = table.pivot_table(index="step", columns="organism", values="share", aggfunc="first", fill_value=0.0)
+        colours = [np.array(organism_colour(int(k))) / 255 if k else (0.85, 0.85, 0.85) for k in wide.columns]
+        labels = [analysis.names.get(int(k), "nobody") if k else "nobody" for k in wide.columns]
+        axis.stackplot(wide.index, wide.to_numpy().T, colors=colours, labels=labels)
+        axis.set_ylim(0, 1)
+        axis.set_ylabel("share of the body")
+        axis.set_title(f"takeover of {source} at step {step} ({int(table.body_cells.iloc[0])} cells)", fontsize=9)
+        axis.legend(fontsize=7, loc="upper right")
+    axes[-1, 0].set_xlabel("step")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
     plt.close(figure)
     return path
 

@@ -112,12 +112,20 @@ class Recording:
         return table
 
     def organisms_at_end(self) -> list[dict[str, Any]]:
-        """The organism table of the last keyframe plus organisms spawned (or converted) after it."""
+        """The organism table of the last keyframe plus organisms spawned, converted or split off
+        (with their ``parent``) after it."""
         keyed = json.loads(self.file["keyframes/organisms"][-1]) if len(self.keyframe_steps) else []
         known = {o["name"] for o in keyed}
-        spawned = [{"index": r["effect"]["index"], "name": r["event"]["name"], "species": r["event"]["species"]}
-                   for r in self.events if r["event"]["kind"] in ("spawn", "convert")
-                   and r["event"]["name"] not in known]
+        spawned = []
+        for r in self.events:
+            if r["event"]["kind"] in ("spawn", "convert") and r["event"]["name"] not in known:
+                spawned.append({"index": r["effect"]["index"], "name": r["event"]["name"],
+                                "species": r["event"]["species"]})
+            elif r["event"]["kind"] == "split":  # fission: children of the parent's species, linked to it
+                species = next(o["species"] for o in keyed + spawned if o["name"] == r["event"]["organism"])
+                parent = r["effect"]["parent"]
+                spawned += [{"index": c["index"], "name": c["name"], "species": species, "parent": parent}
+                            for c in r["effect"]["children"] if c["name"] not in known]
         return keyed + spawned
 
     @property

@@ -21,7 +21,7 @@ import numpy as np
 
 from nca_world.agents.errors import RecordingError, ScenarioError
 from nca_world.agents.spec import Rule
-from nca_world.sim import core
+from nca_world.sim import core, fission
 from nca_world.sim import events as event_ops
 from nca_world.sim import world as world_module
 from nca_world.sim.recorder import Recorder, channel_selection, recorded_channels, recording_memory
@@ -31,6 +31,7 @@ from nca_world.sim.scenario import (
     AddSpecies,
     Scenario,
     Spawn,
+    Split,
     apply_override,
     dump_toml,
     load_scenario_text,
@@ -152,10 +153,21 @@ class Run:
         return record
 
     def apply_scripted(self) -> None:
-        """Apply the scripted events due at the current step."""
+        """Apply the scripted events due at the current step, then the splits due (`split_due`)."""
         for event in self.scripted:
             if event.happens_at(self.world.step_count):
                 self.apply(event, "scenario")
+        self.split_due()
+
+    def split_due(self) -> None:
+        """With ``[world] split = true``, at steps that are multiples of ``split_every``: each
+        organism in two or more large parts splits (`sim.fission`), logged as a ``split`` event
+        from the ``world`` (replays and forks redo the log, not the check)."""
+        section = self.scenario.file.world
+        if not section.split or self.world.step_count % section.split_every:
+            return
+        for name in fission.splitting(self.world, section.min_cells):
+            self.apply(Split(organism=name, min_cells=section.min_cells), "world")
 
     def replay(self, records: Iterable[dict[str, Any]]) -> None:
         """Apply logged events again, in their order."""

@@ -1,7 +1,8 @@
 """Scenario files: TOML scripts of a run, validated into frozen typed objects before anything runs.
 
 ```toml
-[world]          height, width, boundary ("zero" | "wrap"), seed, senses, contest
+[world]          height, width, boundary ("zero" | "wrap"), seed, senses, contest, split, min_cells,
+                 split_every
 [[species]]      name, model (a model file, relative to the scenario file)
 [[walls]]        shape ("rect" | "circle" | "line" | "png") + its fields (see `WallShape`)
 [[interactions]] species = [a, b], senses ("all" | "own_species" | "self")
@@ -44,6 +45,9 @@ class WorldSection(Strict):
     seed: int = Field(0, ge=0, lt=2**63)
     senses: Literal["all", "own_species", "self"] = "all"  # who senses whom, unless [[interactions]] say
     contest: Literal["strongest", "buffer"] = "strongest"  # who takes a newborn cell between organisms
+    split: bool = Field(False, strict=True)  # fission: organisms in several parts become children (`sim.fission`)
+    min_cells: int = Field(10, ge=1, le=2**26, strict=True)  # cells each part keeps to become a child
+    split_every: int = Field(10, ge=1, le=MAX_STEPS, strict=True)  # steps between fission checks
 
 
 class WallShape(Strict):
@@ -269,6 +273,21 @@ class Convert(Timing):
         return self
 
 
+class Split(Timing):
+    """Fission (logged by the world, never written in scenario files): each part of `organism`'s
+    cells with at least `min_cells` becomes a child organism, when there are two or more such
+    parts (`sim.fission`)."""
+
+    kind: Literal["split"] = "split"
+    min_cells: int = Field(ge=1)
+
+    @model_validator(mode="after")
+    def _needs_organism(self) -> Split:
+        if self.organism is None:
+            raise ValueError("organism: split needs the organism")
+        return self
+
+
 class AddSpecies(Timing):
     """A new species joins the running world, once: `name`, with the rule of `model` (a model file
     relative to the scenario, or a library name; in a recording, the model embedded under `name`)."""
@@ -425,6 +444,9 @@ def likely_mistakes(file: ScenarioFile) -> list[str]:
         where = f"events.{index}" if index >= 0 else f"organisms.{name}"
         if step > steps:
             found.append(f"{where}: {name!r} is planted at step {step}, after the run's last step ({steps})")
+    world = file.world
+    if not world.split and {"min_cells", "split_every"} & world.model_fields_set:
+        found.append("world.split: min_cells and split_every only matter with split = true (it is false)")
     for index, event in enumerate(file.events):
         if not isinstance(event, NEW_ORGANISMS) and first_step(event) > steps:
             found.append(f"events.{index}: happens first at step {first_step(event)}, after the run's last "

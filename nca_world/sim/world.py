@@ -65,7 +65,8 @@ def check_memory(needed: int, what: str, limit: int | None = None) -> None:
 
 @dataclass(frozen=True)
 class Organism:
-    """One organism: its index in the owner map (from 1), species and identity values."""
+    """One organism: its index in the owner map (from 1), species and identity values; a child of
+    a fission (`World.split`) has its parent's index as `parent` (0: none)."""
 
     index: int
     name: str
@@ -73,6 +74,7 @@ class Organism:
     identity: tuple[float, ...]
     seed_cell: tuple[int, int]
     spawn_step: int
+    parent: int = 0
 
 
 class World:
@@ -278,6 +280,29 @@ class World:
         if spec.identity_mode == "frozen" and spec.identity_channels:
             self.state[taken, spec.identity_slice] = values
         return organism, len(ys)
+
+    def split(self, name: str, parts: Sequence[np.ndarray]) -> list[Organism]:
+        """Fission: each of `parts` (bool ``(H, W)``, cells of organism `name`) becomes a child
+        organism of its species and identity, called ``name.1``, ``name.2``, ... (the next numbers
+        no organism has), with `parent` the organism's index and `seed_cell` the part's first cell
+        in raster order; the cells keep their state. The parent keeps its number and the cells of
+        no part. Returns the children, in the order of `parts`."""
+        parent = self.organism(name)
+        children, number = [], 1
+        taken = {o.name for o in self.organisms}
+        for part in parts:
+            cells = np.asarray(part, bool) & (self.owner == parent.index)
+            while f"{name}.{number}" in taken:
+                number += 1
+            ys, xs = np.nonzero(cells)
+            first = (int(ys[0]), int(xs[0])) if len(ys) else parent.seed_cell
+            child = Organism(len(self.organisms) + 1, f"{name}.{number}", parent.species, parent.identity, first,
+                             self.step_count, parent.index)
+            taken.add(child.name)
+            self._register(child)
+            self.owner[cells] = child.index
+            children.append(child)
+        return children
 
     def add_species(self, name: str, rule: Rule) -> None:
         """Let organisms of a new species `name` live in this world from now on; its rule must
