@@ -214,3 +214,19 @@ def test_split_settings_without_split_are_a_warning(scenario_dir):
     path = split_scenario(scenario_dir, "min_cells = 20\n")
     assert any("world.split" in w for w in load_scenario(path).warnings)
     assert not load_scenario(split_scenario(scenario_dir, "split = true\nmin_cells = 20\n", "t.toml")).warnings
+
+
+def test_events_may_name_the_children_a_split_makes(scenario_dir):
+    move = '\n[[events]]\nstep = 11\nkind = "move"\norganism = "{}"\nby = [-3, 0]\n'
+    path = split_scenario(scenario_dir, "split = true\nmin_cells = 4\nsplit_every = 5\n")
+    path.write_text(path.read_text() + move.format("a.1"))
+    assert load_scenario(path).file.events[-1].organism == "a.1"
+    assert main(["run", str(path)]) == 0
+    with open_recording(scenario_dir / "out.h5") as recording:
+        moved = next(r for r in recording.events if r["event"]["kind"] == "move" and r["step"] == 11)
+        assert moved["event"]["organism"] == "a.1" and moved["effect"]["moved"] > 0
+    for organism, split in (("a.1", "false"), ("a.x", "true"), ("c.1", "true"), ("a.0", "true")):
+        bad = split_scenario(scenario_dir, f"split = {split}\n", "bad.toml")
+        bad.write_text(bad.read_text() + move.format(organism))
+        with pytest.raises(ScenarioError, match=r"bad.toml.*events.4.organism: expected one of \['a', 'b'\]"):
+            load_scenario(bad)

@@ -227,18 +227,18 @@ def plot_lineage(analysis: Analysis, path: Path) -> Path | None:
     table = analysis.organisms
     alive = table[table.alive.fillna(0) > 0].groupby("organism").step
     first, last = alive.min(), alive.max()
-    born = {int(r.child_index): int(r.step) for r in analysis.lineage.itertuples()}
-    figure, axis = plt.subplots(figsize=(8, 1 + 0.45 * len(rows)))
+    born = {int(r.child_index): (int(r.step), int(r.cells)) for r in analysis.lineage.itertuples()}
+    figure, axis = plt.subplots(figsize=(8, 1.5 + 0.6 * len(rows)))
     for k, row in rows.items():
         colour = np.array(organism_colour(k)) / 255
-        start = born.get(k, int(first.get(k, table.step.min())))
+        start = born[k][0] if k in born else int(first.get(k, table.step.min()))
         axis.plot([start, int(last.get(k, start))], [row, row], color=colour, linewidth=3, solid_capstyle="butt")
-        axis.text(start, row + 0.15, analysis.names.get(k, str(k)), fontsize=8, va="bottom")
+        label = analysis.names.get(k, str(k)) + (f" ({born[k][1]} cells at the split)" if k in born else "")
+        axis.text(start + 2, row - 0.12, label, fontsize=8, va="bottom")
     for r in analysis.lineage.itertuples():
         axis.plot([r.step, r.step], [rows[int(r.parent_index)], rows[int(r.child_index)]], color="grey",
                   linewidth=1)
-        axis.annotate(f"{r.cells} cells", (r.step, rows[int(r.child_index)]), fontsize=7, color="grey",
-                      xytext=(3, -10), textcoords="offset points")
+    axis.margins(y=0.25)
     axis.set_yticks([])
     axis.invert_yaxis()
     axis.set_xlabel("step")

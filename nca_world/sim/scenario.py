@@ -406,13 +406,17 @@ class ScenarioFile(Strict):
             if not isinstance(item, Convert):
                 _inside(f"{where}.{item.name}.position", item.position, self.world)
         for index, event in enumerate(self.events):
-            if event.organism is not None and event.organism not in names:
-                raise ValueError(f"events.{index}.organism: expected one of {names}, got {event.organism!r}")
-            if event.organism is not None and first_step(event) < planted[event.organism][0]:
+            known = event.organism is not None and event.organism in names
+            child = event.organism is not None and not known and self.world.split \
+                and fission_root(event.organism, names) is not None  # exists once the split happens (checked then)
+            if event.organism is not None and not known and not child:
+                fission = " (or a fission child: name.1, name.2, ...)" if self.world.split else ""
+                raise ValueError(f"events.{index}.organism: expected one of {names}{fission}, got {event.organism!r}")
+            if known and first_step(event) < planted[event.organism][0]:  # type: ignore[index]
                 raise ValueError(f"events.{index}.{'step' if event.step is not None else 'from'}: expected at or "
                                  f"after step {planted[event.organism][0]}, when {event.organism!r} is planted, "
                                  f"got {first_step(event)}")
-            if event.organism is not None and first_step(event) == planted[event.organism][0] \
+            if known and first_step(event) == planted[event.organism][0] \
                     and planted[event.organism][1] > index:
                 raise ValueError(f"events.{index}: {event.organism!r} is planted by events."
                                  f"{planted[event.organism][1]} at the same step, after this event: "
@@ -484,6 +488,15 @@ def _after_addition(field: str, planted: tuple[int, int], species: str, added: t
         raise ValueError(f"{field}.species: {species!r} joins the world at events.{added[1]} (step {added[0]}): "
                          f"expected the organism planted after that, got step {planted[0]}"
                          f"{' before the events of that step' if planted[1] < 0 else ''}")
+
+
+def fission_root(name: str, names: list[str]) -> str | None:
+    """The organism of `names` that `name` is a fission child of (``gecko.1``, ``gecko.2.1``: its
+    children are named ``<parent>.<n>``, `World.split`), or None."""
+    base, dot, number = name.rpartition(".")
+    if not dot or not number.isdigit() or int(number) < 1:
+        return None
+    return base if base in names else fission_root(base, names)
 
 
 def first_step(event: Timing) -> int:
@@ -653,8 +666,10 @@ def _resolved(file: ScenarioFile, text: str, path: Path, rules: dict[str, Rule],
             _check_identity(path, f"events.{index}.identity", event.identity,
                             rules[event.species].spec.identity_channels)
         if isinstance(event, SetIdentity):
+            organism = event.organism  # or a fission child's ancestor
+            organism = organism if organism in species_of else fission_root(organism, list(species_of))  # type: ignore[arg-type]
             _check_identity(path, f"events.{index}.identity", event.identity,
-                            rules[species_of[event.organism]].spec.identity_channels)  # type: ignore[index]
+                            rules[species_of[organism]].spec.identity_channels)  # type: ignore[index]
     for organism in file.organisms:
         _check_identity(path, f"organisms.{organism.name}.identity", organism.identity,
                         rules[organism.species].spec.identity_channels)
