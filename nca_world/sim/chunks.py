@@ -68,29 +68,91 @@ def _lz4_compress(typingctx, source, start, size, target, at, capacity):
     return signature, codegen
 
 
+@intrinsic
+def _copy_bytes(typingctx, source, start, target, at, size):
+    """``target[at : at + size] = source[start : start + size]`` (uint8 arrays, element indices
+    as tuples): one ``memcpy``, where an element loop over 3-D indices does not vectorise."""
+    signature = types.void(source, start, target, at, types.int64)
+
+    def codegen(context, builder, sig, args):
+        source_pointer = element_pointer(context, builder, sig.args[0], args[0], sig.args[1], args[1])
+        target_pointer = element_pointer(context, builder, sig.args[2], args[2], sig.args[3], args[3])
+        cgutils.raw_memcpy(builder, target_pointer, source_pointer, args[4], 1)
+        return context.get_dummy_value()
+
+    return signature, codegen
+
+
+# the columns of a source's row in `geometry` (`_compress_tiles`)
+PLANES, ROWS, ROW_BYTES, TILE_ROWS, TILE_BYTES, TILES_X, BLOCK, BLOCKS_PER_CHUNK = range(8)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _gather(data, shape, ty, tx, start, length, out, worker):
+    """Bytes ``start .. start + length`` of the chunk of tile (`ty`, `tx`) of `data` (planes,
+    rows, row bytes) into ``out[worker]``: plane by plane, the tile's rows, zero past the
+    array's edges (HDF5 stores edge chunks whole)."""
+    rows, row_bytes, tile_rows, tile_bytes = shape[ROWS], shape[ROW_BYTES], shape[TILE_ROWS], shape[TILE_BYTES]
+    plane_bytes = tile_rows * tile_bytes
+    at = 0
+    while at < length:
+        offset = start + at
+        plane, rest = offset // plane_bytes, offset % plane_bytes
+        y, column = ty * tile_rows + rest // tile_bytes, rest % tile_bytes
+        n = min(tile_bytes - column, length - at)
+        x = tx * tile_bytes + column
+        inside = 0 if y >= rows else max(0, min(n, row_bytes - x))
+        if inside:
+            _copy_bytes(data, (plane, y, x), out, (worker, at), inside)
+        for b in range(inside, n):
+            out[worker, at + b] = 0
+        at += n
+
+
 @numba.njit(cache=True, nogil=True, parallel=True)
-def _compress_blocks(sources, blocks, first, packed, sizes, workers, next_block):
-    """Every block of every source, compressed in parallel: block ``j`` of all (source ``i``'s
-    blocks are ``first[i] .. first[i + 1] - 1``, of ``blocks[i]`` bytes) goes to ``packed[j]``,
-    or is copied there when it does not shrink; ``sizes[j]``: the bytes stored.
+def _compress_tiles(sources, geometry, first_block, first_chunk, scratch, packed, sizes, workers, next_block):
+    """Every block of every tile's chunk of every source, compressed in parallel.
+
+    Source ``i`` (uint8 ``(planes, rows, row bytes)``) is cut in tiles of ``geometry[i]``'s tile
+    rows and tile bytes, row-major; a tile's chunk is its planes one after another, cut in
+    blocks of ``geometry[i, BLOCK]`` bytes. Global block ``j`` (source ``i``'s are
+    ``first_block[i] .. first_block[i + 1] - 1``) goes to ``packed[j]``, or is copied there when
+    it does not shrink; ``sizes[j]``: the bytes stored. A block whose bytes lie one after
+    another in the source (a tile as wide as the source, inside its rows) is compressed in
+    place; any other is first gathered into its worker's row of `scratch`.
 
     Each of the `workers` takes the next block from the counter ``next_block[0]``: blocks cost
     very different times (an empty one is cheap), so a static split would leave threads idle.
     """
     next_block[0] = 0
-    for _ in prange(workers):
+    for worker in prange(workers):
         j = fetch_add(next_block, 0, 1)
         while j < len(sizes):
             i = 0
-            while first[i + 1] <= j:
+            while first_block[i + 1] <= j:
                 i += 1
-            data = sources[i]
-            start = (j - first[i]) * blocks[i]
-            length = min(blocks[i], len(data) - start)
-            size = _lz4_compress(data, start, length, packed, (j, 0), packed.shape[1])
+            data, shape = sources[i], geometry[i]
+            block, per_chunk = shape[BLOCK], shape[BLOCKS_PER_CHUNK]
+            tile_rows, tile_bytes = shape[TILE_ROWS], shape[TILE_BYTES]
+            chunk, b = (j - first_block[i]) // per_chunk, (j - first_block[i]) % per_chunk
+            ty, tx = chunk // shape[TILES_X], chunk % shape[TILES_X]
+            plane_bytes = tile_rows * tile_bytes
+            start = b * block
+            length = min(block, shape[PLANES] * plane_bytes - start)
+            last = start + length - 1
+            first_row = ty * tile_rows + (start % plane_bytes) // tile_bytes
+            in_place = (tile_bytes == shape[ROW_BYTES] and ty * tile_rows + (last % plane_bytes) // tile_bytes
+                        < shape[ROWS] and (start // plane_bytes == last // plane_bytes or tile_rows == shape[ROWS]))
+            if in_place:
+                size = _lz4_compress(data, (start // plane_bytes, first_row, start % tile_bytes), length, packed,
+                                     (j, 0), packed.shape[1])
+            else:
+                _gather(data, shape, ty, tx, start, length, scratch, worker)
+                size = _lz4_compress(scratch, (worker, 0), length, packed, (j, 0), packed.shape[1])
             if size == 0 or size >= length:
-                for b in range(length):
-                    packed[j, b] = data[start + b]
+                _gather(data, shape, ty, tx, start, length, scratch, worker)
+                for k in range(length):
+                    packed[j, k] = scratch[worker, k]
                 size = length
             sizes[j] = size
             j = fetch_add(next_block, 0, 1)
@@ -104,28 +166,57 @@ def _put_big_endian(out, at, value, n_bytes):
 
 
 @numba.njit(cache=True, nogil=True)
-def _lz4_chunks(sources, blocks, first, packed, sizes, out, workers, next_block):
-    """The chunk of each source (flat uint8) written to ``out[i]``; returns their lengths."""
-    _compress_blocks(sources, blocks, first, packed, sizes, workers, next_block)
-    lengths = np.empty(len(sources), np.int64)
-    for i in range(len(sources)):
-        _put_big_endian(out[i], 0, len(sources[i]), 8)
-        _put_big_endian(out[i], 8, blocks[i], 4)
+def _assemble(geometry, first_block, first_chunk, packed, sizes, out, lengths):
+    """Chunk ``c`` (the filter's header, then each block's stored size and bytes) into ``out[c]``,
+    its length into ``lengths[c]`` (serial: a second parallel pass waits for its threads on a
+    busy machine longer than it saves)."""
+    for c in range(len(lengths)):
+        i = 0
+        while first_chunk[i + 1] <= c:
+            i += 1
+        shape = geometry[i]
+        per_chunk = shape[BLOCKS_PER_CHUNK]
+        _put_big_endian(out[c], 0, shape[PLANES] * shape[TILE_ROWS] * shape[TILE_BYTES], 8)
+        _put_big_endian(out[c], 8, shape[BLOCK], 4)
         at = 12
-        for j in range(first[i], first[i + 1]):
-            _put_big_endian(out[i], at, sizes[j], 4)
+        first = first_block[i] + (c - first_chunk[i]) * per_chunk
+        for j in range(first, first + per_chunk):
+            _put_big_endian(out[c], at, sizes[j], 4)
             for b in range(sizes[j]):
-                out[i, at + 4 + b] = packed[j, b]
+                out[c, at + 4 + b] = packed[j, b]
             at += 4 + sizes[j]
-        lengths[i] = at
-    return lengths
+        lengths[c] = at
+
+
+@numba.njit(cache=True, nogil=True)
+def _lz4_tiles(sources, geometry, first_block, first_chunk, scratch, packed, sizes, out, lengths, workers,
+               next_block):
+    """The chunk of every tile of every source written to ``out`` (see `_compress_tiles`)."""
+    _compress_tiles(sources, geometry, first_block, first_chunk, scratch, packed, sizes, workers, next_block)
+    _assemble(geometry, first_block, first_chunk, packed, sizes, out, lengths)
+
+
+def tile_grid(height: int, width: int, tile: tuple[int, int]) -> tuple[int, int]:
+    """How many tiles of `tile` ``(rows, columns)`` cover a ``height x width`` plane, down and across."""
+    return -(-height // tile[0]), -(-width // tile[1])
+
+
+def tiles_of(array: np.ndarray, tile: tuple[int, int]) -> list[np.ndarray]:
+    """The tiles of `array` ``(..., H, W)``, row-major, each ``(..., tile rows, tile columns)``
+    and zero past the array's edges: what HDF5 stores in each chunk (a plain numpy reference)."""
+    down, across = tile_grid(*array.shape[-2:], tile)
+    padded = np.zeros((*array.shape[:-2], down * tile[0], across * tile[1]), array.dtype)
+    padded[..., : array.shape[-2], : array.shape[-1]] = array
+    return [np.ascontiguousarray(padded[..., y * tile[0] : (y + 1) * tile[0], x * tile[1] : (x + 1) * tile[1]])
+            for y in range(down) for x in range(across)]
 
 
 class Lz4Chunks:
     """Builds LZ4 filter chunks (write them with ``dataset.id.write_direct_chunk``), compressing
-    the blocks of one or more arrays in one parallel pass. Scratch buffers are kept per set of
-    array sizes, so a steady stream of frames allocates nothing; chunks stay valid until the
-    next call with arrays of the same sizes."""
+    the blocks of one or more arrays in one parallel pass: one chunk per array (`__call__`), or
+    one per tile of each array (`tiles`). Scratch buffers are kept per set of array sizes, so a
+    steady stream of frames allocates nothing; chunks stay valid until the next call with arrays
+    of the same sizes."""
 
     def __init__(self, block: int = LZ4_BLOCK) -> None:
         load_lz4()
@@ -135,22 +226,43 @@ class Lz4Chunks:
 
     def __call__(self, *arrays: np.ndarray) -> list[np.ndarray]:
         """The chunk of each array (C-contiguous), as uint8 arrays."""
-        sources = tuple(a.reshape(-1).view(np.uint8) for a in arrays)
-        key = tuple(len(s) for s in sources)
-        if key not in self._scratch:
-            self._scratch[key] = self._allocate(key)
-        blocks, first, packed, sizes, out = self._scratch[key]
-        lengths = _lz4_chunks(sources, blocks, first, packed, sizes, out, numba.get_num_threads(), self._next_block)
-        return [out[i, :length] for i, length in enumerate(lengths)]
+        flat = tuple(a.reshape(1, 1, -1).view(np.uint8) for a in arrays)
+        return [chunks[0] for chunks in self._encode(flat, [(1, s.shape[2]) for s in flat])]
 
-    def _allocate(self, nbytes: tuple[int, ...]) -> tuple[np.ndarray, ...]:
-        blocks = np.array([min(self.block, n) for n in nbytes], np.int64)
-        counts = [-(-n // b) for n, b in zip(nbytes, blocks, strict=True)]
-        first = np.cumsum([0, *counts]).astype(np.int64)
-        bound = int(blocks.max()) + int(blocks.max()) // 255 + 16  # LZ4's worst case for a block
-        longest = max(12 + c * (4 + bound) for c in counts)
-        return (blocks, first, np.empty((first[-1], bound), np.uint8), np.empty(first[-1], np.int64),
-                np.empty((len(nbytes), longest), np.uint8))
+    def tiles(self, *arrays: np.ndarray, tile: tuple[int, int]) -> list[list[np.ndarray]]:
+        """For each array ``(..., H, W)`` (C-contiguous), the chunks of its tiles of `tile` ``(rows,
+        columns)``, row-major (`tiles_of`); a chunk holds the tile of every leading plane."""
+        sources = tuple(a.reshape(-1, *a.shape[-2:]).view(np.uint8) for a in arrays)
+        return self._encode(sources, [(tile[0], tile[1] * a.itemsize) for a in arrays])
+
+    def _encode(self, sources: tuple[np.ndarray, ...], tiles: list[tuple[int, int]]) -> list[list[np.ndarray]]:
+        key = tuple(n for s, t in zip(sources, tiles, strict=True) for n in (*s.shape, *t))
+        if key not in self._scratch:
+            self._scratch[key] = self._allocate(sources, tiles)
+        geometry, first_block, first_chunk, scratch, packed, sizes, out, lengths = self._scratch[key]
+        _lz4_tiles(sources, geometry, first_block, first_chunk, scratch, packed, sizes, out, lengths,
+                   numba.get_num_threads(), self._next_block)
+        return [[out[c, : lengths[c]] for c in range(first_chunk[i], first_chunk[i + 1])] for i in range(len(sources))]
+
+    def _allocate(self, sources: tuple[np.ndarray, ...], tiles: list[tuple[int, int]]) -> tuple[np.ndarray, ...]:
+        geometry = np.zeros((len(sources), 8), np.int64)
+        for row, source, (tile_rows, tile_bytes) in zip(geometry, sources, tiles, strict=True):
+            planes, rows, row_bytes = source.shape
+            chunk_bytes = planes * tile_rows * tile_bytes
+            block = min(self.block, chunk_bytes)
+            across = tile_grid(rows, row_bytes, (tile_rows, tile_bytes))[1]
+            row[:] = (planes, rows, row_bytes, tile_rows, tile_bytes, across, block, -(-chunk_bytes // block))
+        chunks = [int(np.prod(tile_grid(s.shape[1], s.shape[2], t))) for s, t in zip(sources, tiles, strict=True)]
+        first_chunk = np.cumsum([0, *chunks]).astype(np.int64)
+        blocks = [c * int(g[BLOCKS_PER_CHUNK]) for c, g in zip(chunks, geometry, strict=True)]
+        first_block = np.cumsum([0, *blocks]).astype(np.int64)
+        block = int(geometry[:, BLOCK].max())
+        bound = block + block // 255 + 16  # LZ4's worst case for a block
+        longest = int(max(12 + g[BLOCKS_PER_CHUNK] * (4 + bound) for g in geometry))
+        scratch = np.empty((numba.config.NUMBA_NUM_THREADS, block), np.uint8)  # a row per worker, however many
+        return (geometry, first_block, first_chunk, scratch, np.empty((first_block[-1], bound), np.uint8),
+                np.empty(first_block[-1], np.int64), np.empty((first_chunk[-1], longest), np.uint8),
+                np.empty(first_chunk[-1], np.int64))
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)

@@ -9,10 +9,11 @@ Layout (format ``nca-world-recording``, version 2)::
     /added_models/   the models of species added during the run (see `sim.added_models`)
     /walls           (H, W) uint8, only in a world with walls: the wall map when the file was
                      created (a fork's: its source's); wall events in /events change it
-    /frames          (N, len(channels), H, W) uint8 (0..255 for 0..1) or float16, one frame a chunk,
-                     compressed with LZ4 (HDF5 filter 32004; `import hdf5plugin` to read), gzip, lzf
-                     or not at all
-    /owner           (N, H, W) uint16, one frame a chunk, compressed the same way
+    /frames          (N, len(channels), H, W) uint8 (0..255 for 0..1) or float16, one frame a chunk
+                     (in a world wider or taller than 512 cells, a tile of about 256 x 256 cells of
+                     every channel a chunk: `frame_tile`), compressed with LZ4 (HDF5 filter 32004;
+                     `import hdf5plugin` to read), gzip, lzf or not at all
+    /owner           (N, H, W) uint16, chunked like the frames, compressed the same way
     /step            (N,) int64: the step of each frame; written at each flush after the frames it
                      counts, so its length is the number of complete frames (frames and owner grow
                      ahead of it while a run is being written)
@@ -57,7 +58,7 @@ from nca_world.agents.errors import RecordingError
 from nca_world.agents.modelfile import write_rule
 from nca_world.agents.spec import Rule
 from nca_world.sim import added_models
-from nca_world.sim.chunks import Lz4Chunks, byte_shuffle
+from nca_world.sim.chunks import Lz4Chunks, byte_shuffle, tile_grid, tiles_of
 from nca_world.sim.frames import take
 from nca_world.sim.metrics import COLUMNS
 from nca_world.sim.recording import DATASETS, EVENT_BYTES, FORMAT, OWNER_DTYPE, STORES, VERSION, Recording, open_hdf5
@@ -67,6 +68,7 @@ GZIP_LEVEL = 1
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 OVERWRITE = ("never", "finished", "any")  # which existing recordings a recorder may replace
 WRITE_MARGIN = 64 << 10  # bytes kept in hand for the metadata HDF5 writes at a flush and at close
+TILE = 256  # cells a side of a frame's tiles in a big world (`frame_tile`)
 
 
 def recorded_channels(setting: str | list[int], world: World) -> list[int]:
@@ -190,8 +192,21 @@ def _existing(path: Path) -> tuple[str, bool]:
 
 
 def chunk_shape(height: int, width: int, channels: int | None = None) -> tuple[int, ...]:
-    """One frame a chunk: a frame is read or written whole, and seeking costs one chunk."""
+    """One frame a chunk (keyframes): a keyframe is read or written whole, and seeking costs one chunk."""
     return (1, height, width) if channels is None else (1, channels, height, width)
+
+
+def frame_tile(height: int, width: int, tile: int | None = None) -> tuple[int, int]:
+    """The ``(rows, columns)`` of a frame that one chunk of ``/frames`` and ``/owner`` holds (of
+    every recorded channel): the whole frame while neither side is longer than ``2 * tile``
+    (`TILE` by default), so a small world's frame is one chunk as before; else tiles of at most
+    `tile` a side, sized to cover the frame evenly (2048 -> 8 x 256, 600 -> 3 x 200), so that
+    a reader of a region decompresses only the tiles it touches (HDF5 stores a frame's edge
+    tiles whole, zero-padded)."""
+    tile = TILE if tile is None else tile
+    if height <= 2 * tile and width <= 2 * tile:
+        return height, width
+    return -(-height // -(-height // tile)), -(-width // -(-width // tile))
 
 
 CODECS = {"lz4": hdf5plugin.LZ4(), "gzip": {"compression": "gzip", "compression_opts": GZIP_LEVEL},
@@ -203,7 +218,17 @@ def gzip_chunk(data: np.ndarray) -> np.ndarray:
     return np.frombuffer(zlib.compress(data, GZIP_LEVEL), np.uint8)
 
 
-CHUNK_ENCODERS = {"lz4": Lz4Chunks, "gzip": lambda: lambda *arrays: [gzip_chunk(a) for a in arrays]}
+class GzipChunks:
+    """Chunks of HDF5's deflate filter, like `Lz4Chunks`: one per array, or one per tile."""
+
+    def __call__(self, *arrays: np.ndarray) -> list[np.ndarray]:
+        return [gzip_chunk(a) for a in arrays]
+
+    def tiles(self, *arrays: np.ndarray, tile: tuple[int, int]) -> list[list[np.ndarray]]:
+        return [[gzip_chunk(piece) for piece in tiles_of(a, tile)] for a in arrays]
+
+
+CHUNK_ENCODERS = {"lz4": Lz4Chunks, "gzip": GzipChunks}
 
 
 class Recorder:
@@ -219,10 +244,12 @@ class Recorder:
     def __init__(self, path: Path, world: World, *, scenario_text: str, channels: list[int],
                  dtype: str = "uint8", compression: str = "lz4", every: int = 1,
                  keyframe_every: int = 250, flush_every: int = 50,
-                 prefix: tuple[Recording, int] | None = None, overwrite: str = "any") -> None:
+                 prefix: tuple[Recording, int] | None = None, overwrite: str = "any", tile: int | None = None) -> None:
         """Create the recording at `path` (see `check_output`: only an existing recording is ever
-        replaced, as `overwrite` allows); `prefix` = (recording, step) starts a fork."""
+        replaced, as `overwrite` allows); `prefix` = (recording, step) starts a fork; `tile`: the
+        side of a frame's tiles (`frame_tile`)."""
         self.path, self.world, self.channels = path, world, channels
+        self.tile = frame_tile(world.height, world.width, tile)
         self.dtype, self.compression, self.every = dtype, compression, every
         self.keyframe_every, self.flush_every = keyframe_every, flush_every
         self.file: h5py.File | None = None
@@ -262,7 +289,7 @@ class Recorder:
         self._chunk_rest = {name: (0,) * (len(d.shape) - 1) for name, d in self._datasets.items()}
         # frames (step, frame and owner payloads) and metric rows wait for the next flush: a frame only
         # counts once its step is written, and HDF5 takes a batch of chunks in a third of the time
-        self._pending: list[tuple[int, np.ndarray, np.ndarray]] = []
+        self._pending: list[tuple[int, Any, Any]] = []
         self._rows: list[np.ndarray] = []
         self._encode = CHUNK_ENCODERS[compression]() if compression in CHUNK_ENCODERS else None  # for direct writes
         self._channel_index = np.array(channels, np.int64)
@@ -287,8 +314,8 @@ class Recorder:
         store = np.uint8 if self.dtype == "uint8" else np.float16
         codec = CODECS[self.compression]
         n = len(self.channels)
-        f.create_dataset("frames", (0, n, h, w), store, maxshape=(None, n, h, w), chunks=chunk_shape(h, w, n), **codec)
-        f.create_dataset("owner", (0, h, w), OWNER_DTYPE, maxshape=(None, h, w), chunks=chunk_shape(h, w), **codec)
+        f.create_dataset("frames", (0, n, h, w), store, maxshape=(None, n, h, w), chunks=(1, n, *self.tile), **codec)
+        f.create_dataset("owner", (0, h, w), OWNER_DTYPE, maxshape=(None, h, w), chunks=(1, *self.tile), **codec)
         f.create_dataset("step", (0,), np.int64, maxshape=(None,), chunks=(1024,))
         f.create_dataset("events", (0,), f"S{EVENT_BYTES}", maxshape=(None,), chunks=(256,))
         f.create_dataset("metrics", (0, len(COLUMNS)), np.float64, maxshape=(None, len(COLUMNS)),
@@ -350,8 +377,7 @@ class Recorder:
                                    self._owner, self._written, world.boundary == "wrap"))
             if frame_due:
                 frame = self._frame if self.dtype == "uint8" else world.planes()[self.channels].astype(np.float16)
-                frame_payload, owner_payload = self._payloads(frame, self._owner)
-                self._pending.append((step, frame_payload.copy(), owner_payload.copy()))
+                self._pending.append((step, *self._frame_payloads(frame, self._owner)))
             if len(self._rows) >= self.flush_every:
                 self._flush()
         if step % self.keyframe_every == 0:
@@ -504,6 +530,25 @@ class Recorder:
         direct chunk write (compressed here, in parallel for LZ4), else the array."""
         return self._encode(*arrays) if self._encode is not None else list(arrays)
 
+    def _frame_payloads(self, frame: np.ndarray, owner: np.ndarray) -> tuple[Any, Any]:
+        """Copies of what `_write_tiles` writes for a frame and its owner map: the compressed
+        chunk of each tile when the codec allows a direct chunk write, else the arrays."""
+        if self._encode is None:
+            return frame.copy(), owner.copy()
+        frame_chunks, owner_chunks = self._encode.tiles(frame, owner, tile=self.tile)
+        return [c.copy() for c in frame_chunks], [c.copy() for c in owner_chunks]
+
+    def _write_tiles(self, name: str, index: int, payload: Any) -> None:
+        """``dataset[index]`` = the data of `payload` (see `_frame_payloads`): every tile's chunk."""
+        if self._encode is None:
+            self._datasets[name][index] = payload
+            return
+        dataset, (rows, columns) = self._datasets[name], self.tile
+        planes = self._chunk_rest[name][:-2]
+        across = tile_grid(self.world.height, self.world.width, self.tile)[1]
+        for t, chunk in enumerate(payload):
+            dataset.id.write_direct_chunk((index, *planes, t // across * rows, t % across * columns), chunk)
+
     def _write_chunk(self, name: str, index: int, payload: np.ndarray) -> None:
         """``dataset[index]`` = the data of `payload` (see `_payloads`)."""
         if self._encode is not None:
@@ -520,15 +565,16 @@ class Recorder:
     def _flush(self) -> None:
         """Write the pending frames, metrics and, last, the frames' steps (the length of ``step``
         counts complete frames)."""
-        payloads = sum(frame.nbytes + owner.nbytes for _, frame, owner in self._pending)
+        payloads = sum(sum(c.nbytes for c in (p if isinstance(p, list) else [p]))
+                       for _, frame, owner in self._pending for p in (frame, owner))
         rows = sum(len(r) for r in self._rows)
         self._reserve(payloads + self._grown("metrics", rows) + self._grown("step", len(self._pending)))
         total = self.frames + len(self._pending)
         for dataset in (self._datasets["frames"], self._datasets["owner"]):
             dataset.resize(total, axis=0)
         for index, (_, frame, owner) in enumerate(self._pending, start=self.frames):
-            self._write_chunk("frames", index, frame)
-            self._write_chunk("owner", index, owner)
+            self._write_tiles("frames", index, frame)
+            self._write_tiles("owner", index, owner)
         if self._rows:
             self._extend("metrics", np.concatenate(self._rows))
             self._rows = []

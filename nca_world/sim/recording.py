@@ -81,16 +81,30 @@ class Recording:
         """Frames ``start:stop`` as stored (uint8 or float16), viewed as ``(n, H, W, len(channels))``."""
         return self.file["frames"][start:stop].transpose(0, 2, 3, 1)
 
-    def frame(self, index: int) -> np.ndarray:
-        """Frame `index` as float32 ``(H, W, len(channels))`` in [0, 1] units."""
+    def frame(self, index: int, region: tuple[int, int, int, int] | None = None) -> np.ndarray:
+        """Frame `index` as float32 ``(H, W, len(channels))`` in [0, 1] units; with `region`
+        ``(y0, y1, x0, x1)`` only rows ``y0:y1`` and columns ``x0:x1`` (in a big world's
+        recording, only the tiles they touch are read: `sim.recorder.frame_tile`)."""
         if not 0 <= index < len(self):
             raise RecordingError(f"{self.path}: frame {index} out of range 0..{len(self) - 1}")
-        raw = self.stored_frames(index, index + 1)[0]
+        y0, y1, x0, x1 = self._region(region)
+        raw = self.file["frames"][index, :, y0:y1, x0:x1].transpose(1, 2, 0)
         return raw.astype(np.float32) / 255.0 if self.dtype == "uint8" else raw.astype(np.float32)
 
-    def owner(self, index: int) -> np.ndarray:
-        """Owner map of frame `index`."""
-        return self.file["owner"][index]
+    def owner(self, index: int, region: tuple[int, int, int, int] | None = None) -> np.ndarray:
+        """Owner map of frame `index`, or its `region` ``(y0, y1, x0, x1)`` (as `frame`)."""
+        y0, y1, x0, x1 = self._region(region)
+        return self.file["owner"][index, y0:y1, x0:x1]
+
+    def _region(self, region: tuple[int, int, int, int] | None) -> tuple[int, int, int, int]:
+        """`region` checked against the grid; None: the whole grid."""
+        if region is None:
+            return 0, self.height, 0, self.width
+        y0, y1, x0, x1 = (int(v) for v in region)
+        if not (0 <= y0 < y1 <= self.height and 0 <= x0 < x1 <= self.width):
+            raise RecordingError(f"{self.path}: region: expected (y0, y1, x0, x1) with 0 <= y0 < y1 <= "
+                                 f"{self.height} and 0 <= x0 < x1 <= {self.width}, got {tuple(region)}")
+        return y0, y1, x0, x1
 
     @property
     def events(self) -> list[dict[str, Any]]:
