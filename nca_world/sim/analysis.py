@@ -41,6 +41,7 @@ from scipy import ndimage
 
 from nca_world.sim.alignment import ALIVE, Template
 from nca_world.sim.events import cut_mask, event_of
+from nca_world.sim.fission import torus_labels
 from nca_world.sim.lineage import BodyShares, lineage_table
 from nca_world.sim.metrics import arc_of, body_on_torus, minimum_image
 from nca_world.sim.recording import Recording, open_recording
@@ -50,7 +51,6 @@ EXPLOSION_FACTOR = 3.0  # an organism over 3x its target's living area has explo
 DEBRIS_MIN = 5  # living cells cut off from the body that count as debris
 REGROWTH_TOLERANCE = 0.25  # back within 25% (relative) of the pre-damage error, or 0.002 absolute
 CHUNK = 64
-EIGHT_NEIGHBOURS = np.ones((3, 3), bool)  # a cell touching the body by a corner is not debris
 ORGANISM_COLUMNS = {  # the organisms table before flags and velocities, with its dtypes
     "step": "int64", "organism": "int64", "name": "object", "alive": "Int64", "mass": "float64",
     "centroid_y": "float64", "centroid_x": "float64", "top": "Int64", "left": "Int64", "bottom": "Int64",
@@ -204,37 +204,9 @@ def body_crop(owner: np.ndarray, k: int, box: tuple[slice, slice], wrap: bool) -
 def largest_component(cells: np.ndarray, wrap_rows: bool = False, wrap_columns: bool = False) -> int:
     """Cells in the largest 8-connected component of `cells` ``(h, w)`` bool; with `wrap_rows`
     the last row touches the first (a crop that goes all the way round a torus), the same for
-    `wrap_columns`."""
-    labels, count = ndimage.label(cells, structure=EIGHT_NEIGHBOURS)
-    if count == 0:
-        return 0
-    parent = np.arange(count + 1)
-
-    def root(a: int) -> int:
-        while parent[a] != a:
-            parent[a] = parent[parent[a]]
-            a = parent[a]
-        return a
-
-    def shifted(line: np.ndarray, shift: int, wrap: bool) -> np.ndarray:
-        """``line`` moved by `shift` along itself: round (`wrap`) or with a 0 coming in."""
-        out = np.roll(line, shift)
-        if not wrap and shift:
-            out[0 if shift > 0 else -1] = 0
-        return out
-
-    seams = []  # pairs of label lines that touch across a seam (8 neighbours: shifted by -1, 0, 1)
-    if wrap_rows:
-        seams += [(labels[-1], shifted(labels[0], shift, wrap_columns)) for shift in (-1, 0, 1)]
-    if wrap_columns:
-        seams += [(labels[:, -1], shifted(labels[:, 0], shift, wrap_rows)) for shift in (-1, 0, 1)]
-    for a_line, b_line in seams:
-        for a, b in zip(a_line, b_line, strict=True):
-            if a and b:
-                parent[root(int(a))] = root(int(b))
-    sizes = np.bincount([root(i) for i in range(1, count + 1)], weights=np.bincount(labels.ravel())[1:],
-                        minlength=count + 1)
-    return int(sizes.max())
+    `wrap_columns` (`sim.fission.torus_labels`)."""
+    labels, count = torus_labels(cells, wrap_rows, wrap_columns)
+    return int(np.bincount(labels.ravel())[1:].max()) if count else 0
 
 
 class _Context:
