@@ -85,7 +85,8 @@ def reference() -> str:
              "## Scenario files (`nca-world run SCENARIO.toml`)", "",
              table("[world]", WorldSection), table("[[species]]", SpeciesSection),
              table("[[organisms]]", OrganismSection), table("[[walls]]", WallShape),
-             table("[[interactions]]", InteractionSection), table("[run]", RunSection), table("[record]", RecordSection),
+             table("[[interactions]]", InteractionSection), table("[run]", RunSection),
+             table("[record]", RecordSection),
              "### [[events]]", "",
              "Every event has a timing: `step = N`, or `every = N` with `from` and `until`; `organism` limits it "
              "to one organism. Its own keys by `kind`:", ""]
