@@ -314,7 +314,30 @@ def meeting_costs(rule: Rule, repeats: int, inner: int) -> dict[str, float]:
     blind.set_meeting(senses="self")
     worlds['senses = "self"'] = blind
     times = interleaved({name: world.step for name, world in worlds.items()}, repeats, inner)
-    return {name: times[name] / times["defaults"] - 1 for name in worlds if name != "defaults"}
+    costs = {name: times[name] / times["defaults"] - 1 for name in worlds if name != "defaults"}
+    costs["fission checks every 10 steps, 16 organisms"] = fission_cost(rule, repeats)
+    return costs
+
+
+def fission_cost(rule: Rule, repeats: int) -> float:
+    """Extra time of ``split = true`` (a check every 10 steps) on a world of 16 organisms on 10% of
+    the grid: 10 steps plus one `fission.splitting` check against 10 steps, timed alternately."""
+    from nca_world.sim.fission import splitting
+
+    def sixteen() -> World:
+        world = World(SIZE, SIZE, species={"a": rule}, seed=7)
+        spacing = SIZE // 4
+        centres = [(spacing // 2 + spacing * (k // 4), spacing // 2 + spacing * (k % 4)) for k in range(16)]
+        _discs(world, centres, np.sqrt(AREA_FRACTION * SIZE * SIZE / 16 / np.pi), ["a"] * 16)
+        return world
+
+    plain, checked = sixteen(), sixteen()
+    def step_and_check() -> None:
+        checked.step(10)
+        splitting(checked, 10)
+
+    times = interleaved({"plain": lambda: plain.step(10), "checked": step_and_check}, repeats, 1)
+    return times["checked"] / times["plain"] - 1
 
 
 def startup_seconds() -> tuple[float, float]:
@@ -378,7 +401,7 @@ def run(json_path: Path | None = None, repeats: int = 5, inner: int = 20) -> dic
         print(f"{row.name:32} {row.ms_per_step:9.3f} {1e3 / row.ms_per_step:9.1f} "
               f"{row.cell_updates_per_s / 1e6:9.2f}M  {row.note}")
     print(f"two species vs one (same area): {100 * figures['two_species_slowdown']:+.1f}%")  # type: ignore[operator]
-    goals = {"walls on 10%": 5, 'senses = "self"': 35}
+    goals = {"walls on 10%": 5, 'senses = "self"': 35, "fission checks every 10 steps, 16 organisms": 5}
     for name, cost in figures["meeting_costs"].items():  # type: ignore[union-attr]
         print(f"4 organisms, {name}: {100 * cost:+.1f}% over the defaults (goal <= +{goals[name]}%)")
     print(f"run demo --steps 1 in a fresh process: {figures['cold_compile_s']:.1f} s with an empty numba cache "
