@@ -48,6 +48,17 @@ class Layers:
         return out
 
 
+def crop(layers: Layers, rows: slice, columns: slice) -> Layers:
+    """The layers of the cells ``rows`` x ``columns`` (slices, a step downsamples): views, no copy."""
+
+    def part(array: np.ndarray | None) -> np.ndarray | None:
+        return None if array is None else array[rows, columns]
+
+    return Layers(part(layers.rgba), part(layers.identity), layers.owner[rows, columns],
+                  {c: plane[rows, columns] for c, plane in layers.hidden.items()}, layers.without_identity,
+                  part(layers.walls))
+
+
 def layers_from_state(state: np.ndarray, owner: np.ndarray, identity_channels: int) -> Layers:
     """Layers of a full ``(H, W, C)`` state."""
     channels = state.shape[2]

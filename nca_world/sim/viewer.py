@@ -7,10 +7,15 @@ event object of `sim.scenario`, applied and logged exactly like a scripted one.
 Keys: space pause, ``.`` one step, ``,`` one frame back (replay), ``+``/``-`` speed, ``v`` next
 view, ``[``/``]`` hidden channel, ``1``-``9`` species to seed, ``i`` identity to seed, ``s`` seed
 at the cursor, ``m`` the model picker (live), ``r`` start/stop recording (live), ``w`` brush mode
-(cut / wall / erase-wall, live), F12 screenshot, ``h`` help, ``q``/Esc quit. Mouse: left-drag
-cuts, paints walls or erases them, by the brush mode (wheel sets the radius), right-drag moves the
-organism under the cursor; with a model chosen in the picker a click seeds it (adding its species
-to the world when new, a logged `AddSpecies`); in a replay, click or drag the timeline to seek.
+(cut / wall / erase-wall, live), ``z``/``x`` zoom in/out, ``0`` the whole world, arrows pan, F12
+screenshot, ``h`` help, ``q``/Esc quit. Mouse: left-drag cuts, paints walls or erases them, by the
+brush mode (wheel sets the radius, Ctrl+wheel zooms at the cursor), middle-drag pans, right-drag
+moves the organism under the cursor; with a model chosen in the picker a click seeds it (adding
+its species to the world when new, a logged `AddSpecies`); in a replay, click or drag the
+timeline to seek.
+
+Zoom and pan are views (`sim.viewport`), not events: only the cells in the window are read and
+rendered (a replay reads just their region of the recording), below zoom 1 by striding.
 """
 
 from __future__ import annotations
@@ -28,12 +33,14 @@ import numpy as np
 from nca_world.agents.errors import NcaWorldError
 from nca_world.agents.spec import Rule
 from nca_world.sim import picker_panel
+from nca_world.sim.census import cell_counts, centroids
 from nca_world.sim.picker import Picker
 from nca_world.sim.recorder import Recorder, recorded_channels
 from nca_world.sim.recording import Recording
 from nca_world.sim.render import (
     IDENTITY_ABSENT,
     Layers,
+    crop,
     identity_ramp,
     layers_from_frame,
     organism_colour,
@@ -41,6 +48,7 @@ from nca_world.sim.render import (
 )
 from nca_world.sim.runner import Run
 from nca_world.sim.scenario import AddSpecies, AddWalls, CutCircle, Move, RemoveWalls, Spawn
+from nca_world.sim.viewport import Viewport
 
 STATUS_HEIGHT = 40
 TIMELINE_HEIGHT = 14
@@ -49,10 +57,12 @@ SPEEDS = (1 / 8, 1 / 4, 1 / 2, 1, 2, 4, 8, 16, 64, float("inf"))
 FRAME_BUDGET_S = 0.015  # at full speed, stepping stops after this much time so drawing keeps up (30+ fps)
 IDENTITY_CHOICES = (1.0, 0.5, 0.0)
 BRUSH_MODES = ("cut", "wall", "erase-wall")  # what a left-drag does in a live world
+PAN_FRACTION = 4  # an arrow key pans by a quarter of the view
+DEFAULT_ROOM = (768, 1024)  # the grid area's size where the screen's is unknown (and in tests)
 HELP = [
     "space pause   . step   , back (replay)   + - speed   v view   [ ] hidden channel",
     "left-drag cut / wall / erase (w: brush mode, wheel: radius)   right-drag move organism",
-    "1-9 species   i identity   s seed",
+    "1-9 species   i identity   s seed   z x zoom (ctrl+wheel)   0 whole world   arrows, middle-drag pan",
     "m models (live)   r record (live)   l names on/off   F12 screenshot   h help   q quit",
 ]
 
@@ -72,11 +82,13 @@ class LiveSource:
     def step(self) -> int:
         return self.world.step_count
 
-    def layers(self) -> Layers:
-        return self.world.layers()
+    def layers(self, region: tuple[int, int, int, int] | None = None) -> Layers:
+        """The world's layers (views of its state), or those of `region` ``(y0, y1, x0, x1)``."""
+        layers = self.world.layers()
+        return layers if region is None else crop(layers, slice(*region[:2]), slice(*region[2:]))
 
     def organisms(self) -> list[tuple[int, str, int]]:
-        counts = np.bincount(self.world.owner.ravel(), minlength=len(self.world.organisms) + 1)
+        counts = cell_counts(self.world.owner, len(self.world.organisms))
         return [(o.index, o.name, int(counts[o.index])) for o in self.world.organisms]
 
     def species(self) -> list[str]:
@@ -148,7 +160,8 @@ class ReplaySource:
         self._without_identity = frozenset(o["index"] for o in recording.organisms_at_end()
                                            if not models[o["species"]].spec.identity_channels)
         self.event_steps = sorted({r["step"] for r in recording.events})
-
+        self._layers: tuple[tuple[int, Any], Layers] | None = None  # the last read, kept while paused
+        self._counts: tuple[int, np.ndarray] | None = None  # cells of each organism in a frame
     @property
     def step(self) -> int:
         return int(self.recording_file.steps[self.index])
@@ -156,17 +169,27 @@ class ReplaySource:
     def __len__(self) -> int:
         return len(self.recording_file)
 
-    def layers(self) -> Layers:
-        frame = self.recording_file.frame(self.index)
-        layers = layers_from_frame(frame, self.recording_file.channels, self.recording_file.owner(self.index),
-                                   self.state_channels, self.identity_channels)
-        walls = self.recording_file.walls(self.index)
-        return dataclasses.replace(layers, without_identity=self._without_identity,
-                                   walls=walls if walls.any() else None)
+    def layers(self, region: tuple[int, int, int, int] | None = None) -> Layers:
+        """The layers of the current frame, or of its `region` ``(y0, y1, x0, x1)`` (only that is read)."""
+        key = (self.index, region)
+        if self._layers is not None and self._layers[0] == key:
+            return self._layers[1]
+        recording = self.recording_file
+        layers = layers_from_frame(recording.frame(self.index, region), recording.channels,
+                                   recording.owner(self.index, region), self.state_channels, self.identity_channels)
+        walls = recording.walls(self.index)
+        if region is not None:
+            walls = walls[region[0] : region[1], region[2] : region[3]]
+        layers = dataclasses.replace(layers, without_identity=self._without_identity,
+                                     walls=walls if walls.any() else None)
+        self._layers = (key, layers)
+        return layers
 
     def organisms(self) -> list[tuple[int, str, int]]:
-        owner = self.recording_file.owner(self.index)
-        counts = np.bincount(owner.ravel(), minlength=max(self._names, default=0) + 1)
+        if self._counts is None or self._counts[0] != self.index:
+            owner = self.recording_file.owner(self.index)
+            self._counts = (self.index, cell_counts(owner, max(self._names, default=0)))
+        counts = self._counts[1]
         return [(k, name, int(counts[k])) for k, name in sorted(self._names.items())]
 
     def species(self) -> list[str]:
@@ -212,6 +235,8 @@ class ViewState:
     frame_debt: float = 0.0
     cursor: tuple[int, int] = (0, 0)
     picking: bool = False  # the model picker's panel is open
+    pointer: tuple[int, int] = (0, 0)  # the mouse's last window position (x, y)
+    panning: tuple[int, int] | None = None  # a middle-drag's last window position
 
 
 HEADLESS_HINT = ("for a machine without a screen: `nca-world run SCENARIO` records a run, and "
@@ -234,8 +259,10 @@ def missing_display() -> str | None:
 class Viewer:
     """A pygame window (``render_mode="human"``) or an off-screen renderer (``"rgb_array"``)."""
 
-    def __init__(self, source: LiveSource | ReplaySource, *, zoom: int | None = None,
+    def __init__(self, source: LiveSource | ReplaySource, *, zoom: float | None = None,
                  render_mode: str = "human", fps: int = 60, screenshot_dir: Path = Path(".")) -> None:
+        """`zoom`: pixels a cell, a whole number or 1/k (default: the whole world fits the screen);
+        the window holds the world at that zoom, or as much of it as the screen does."""
         import pygame  # imported here: nothing happens at import time of this module
 
         self.pygame, self.source, self.render_mode, self.fps = pygame, source, render_mode, fps
@@ -246,7 +273,12 @@ class Viewer:
         pygame.display.init()
         pygame.font.init()
         self.font = pygame.font.Font(None, 18)
-        self.zoom = zoom or self._fitting_zoom()
+        room = self._room()
+        self.view = Viewport(self.grid, room)
+        self.view.zoom_to(zoom or self.view.fit(room), (0, 0))
+        self.view.resize(tuple(min(p, r) for p, r in zip(self.view.world_pixels(), room, strict=True)))
+        self.rendered: tuple[int, ...] = ()  # the shape of the last image rendered (only the cells in view)
+        self.names: dict[str, Any] = {}  # organism labels drawn once, by name
         self.clock = pygame.time.Clock()
         self.screen = None
         if render_mode == "human":
@@ -263,24 +295,31 @@ class Viewer:
 
     # ------------------------------------------------------------------ geometry
 
-    def _fitting_zoom(self) -> int:
+    def _room(self) -> tuple[int, int]:
+        """The grid area the screen has room for, ``(rows, columns)`` pixels."""
         try:
             info = self.pygame.display.Info()
             room = (max(200, info.current_h - 160), max(200, info.current_w - 80))
         except self.pygame.error:
-            room = (768, 1024)
+            room = DEFAULT_ROOM
         if room[0] <= 0 or room[1] <= 0 or os.environ.get("SDL_VIDEODRIVER") == "dummy":
-            room = (768, 1024)
-        return max(1, min(room[0] // self.grid[0], room[1] // self.grid[1], 8))
+            room = DEFAULT_ROOM
+        return room
+
+    @property
+    def zoom(self) -> float:
+        """Pixels a cell (below 1: the world downsampled)."""
+        return float(self.view.zoom)
+
+    def _bottom(self) -> int:
+        return STATUS_HEIGHT + (TIMELINE_HEIGHT if isinstance(self.source, ReplaySource) else 0)
 
     def _window_size(self) -> tuple[int, int]:
-        bottom = STATUS_HEIGHT + (TIMELINE_HEIGHT if isinstance(self.source, ReplaySource) else 0)
-        return self.grid[1] * self.zoom, self.grid[0] * self.zoom + bottom
+        return self.view.size[1], self.view.size[0] + self._bottom()
 
     def cell_at(self, position: tuple[int, int]) -> tuple[int, int] | None:
-        """The grid cell under a window position, or None outside the grid."""
-        y, x = position[1] // self.zoom, position[0] // self.zoom
-        return (y, x) if 0 <= y < self.grid[0] and 0 <= x < self.grid[1] else None
+        """The grid cell drawn at a window position, or None off the world (`Viewport.cell_at`)."""
+        return self.view.cell_at(position)
 
     # ------------------------------------------------------------------ input
 
@@ -289,21 +328,28 @@ class Viewer:
         pg, s = self.pygame, self.state
         if event.type == pg.QUIT:
             self.closed = True
-        elif event.type == pg.VIDEORESIZE:
-            self.zoom = max(1, min(event.h // self.grid[0], event.w // self.grid[1]))
+        elif event.type == pg.VIDEORESIZE:  # the zoom stays; the window shows more or less of the world
+            self.view.resize((event.h - self._bottom(), event.w))
             self.surface = pg.Surface(self._window_size())
             if self.screen is not None:
                 self.screen = pg.display.set_mode(self._window_size(), pg.RESIZABLE)
         elif event.type == pg.KEYDOWN:
             self._key(event)
         elif event.type == pg.MOUSEWHEEL and s.picking and self.picker is not None:
-            picker_panel.scroll(self.picker, event.y, self.grid[0] * self.zoom)
+            picker_panel.scroll(self.picker, event.y, self.view.size[0])
+        elif event.type == pg.MOUSEWHEEL and pg.key.get_mods() & pg.KMOD_CTRL:
+            self.view.step_zoom(1 if event.y > 0 else -1, s.pointer)
         elif event.type == pg.MOUSEWHEEL:
             s.brush = float(min(64, max(1, s.brush + event.y)))
+        elif event.type == pg.MOUSEBUTTONDOWN and event.button == 2:
+            s.pointer = s.panning = event.pos
         elif event.type == pg.MOUSEBUTTONDOWN:
             self._press(event)
         elif event.type == pg.MOUSEBUTTONUP:
-            s.cutting, s.moving, s.seeking = False, None, False
+            s.cutting, s.moving, s.seeking, s.panning = False, None, False, None
+        elif event.type == pg.MOUSEMOTION and s.panning is not None:
+            self.view.pan(s.panning[1] - event.pos[1], s.panning[0] - event.pos[0])  # the world follows the mouse
+            s.pointer = s.panning = event.pos
         elif event.type == pg.MOUSEMOTION:
             self._drag(event)
 
@@ -337,6 +383,14 @@ class Viewer:
             s.labels = not s.labels
         elif key == pg.K_F12:
             self.say(f"saved {self.screenshot()}")
+        elif key in (pg.K_z, pg.K_x):
+            self.view.step_zoom(1 if key == pg.K_z else -1)
+        elif text == "0" or key in (pg.K_0, pg.K_HOME):
+            self.view.zoom_to(self.view.fit(self.view.size), (0, 0))
+        elif key in (pg.K_UP, pg.K_DOWN, pg.K_LEFT, pg.K_RIGHT):
+            rows, columns = (n // PAN_FRACTION for n in self.view.size)
+            self.view.pan({pg.K_UP: -rows, pg.K_DOWN: rows}.get(key, 0),
+                          {pg.K_LEFT: -columns, pg.K_RIGHT: columns}.get(key, 0))
         elif isinstance(source, LiveSource):
             self._live_key(key, text)
         elif key == pg.K_m:
@@ -370,9 +424,9 @@ class Viewer:
 
     def _press(self, event: Any) -> None:
         s = self.state
-        s.cursor = self.cell_at(event.pos) or s.cursor
+        s.cursor, s.pointer = self.cell_at(event.pos) or s.cursor, event.pos
         if isinstance(self.source, ReplaySource):
-            if event.pos[1] >= self.grid[0] * self.zoom + STATUS_HEIGHT:
+            if event.pos[1] >= self.view.size[0] + STATUS_HEIGHT:
                 s.seeking = True
                 self.source.seek(event.pos[0] / max(1, self.surface.get_width() - 1))
             return
@@ -391,6 +445,7 @@ class Viewer:
 
     def _drag(self, event: Any) -> None:
         s = self.state
+        s.pointer = event.pos
         cell = self.cell_at(event.pos)
         if cell is not None:
             s.cursor = cell
@@ -421,7 +476,7 @@ class Viewer:
         """A left click with the picker in use: on the open panel it chooses the model under it
         (the panel closes when it fits); in the world, with a model chosen, it seeds that model at
         the cell (one click, one organism; the next click cuts again). Whether the click was taken."""
-        picker, width, height = self.picker, self.surface.get_width(), self.grid[0] * self.zoom
+        picker, width, height = self.picker, self.surface.get_width(), self.view.size[0]
         if self.state.picking and picker_panel.inside(position, width, height):
             index = picker_panel.row_at(picker, position, width, height)
             if index is not None:
@@ -488,24 +543,31 @@ class Viewer:
     def draw(self) -> np.ndarray | None:
         """Paint the grid, the status line (and the timeline); returns the image in rgb_array mode."""
         pg, s = self.pygame, self.state
-        layers = self.source.layers()
+        self.surface.fill((240, 240, 240))
+        visible = self.view.visible()
+        layers = self.source.layers(None if visible is None else visible.region)
         if s.view not in layers.views():
             s.view = layers.views()[0]
-        image = render(layers, s.view, s.hidden_channel)
-        grid = pg.surfarray.make_surface(np.ascontiguousarray(image.transpose(1, 0, 2)))
-        grid = pg.transform.scale(grid, (self.grid[1] * self.zoom, self.grid[0] * self.zoom))
-        self.surface.fill((240, 240, 240))
-        self.surface.blit(grid, (0, 0))
+        organisms = self.source.organisms()
+        if visible is not None:
+            if visible.stride > 1:  # below zoom 1: every stride-th cell, from the phase the region starts at
+                layers = crop(layers, slice(None, None, visible.stride), slice(None, None, visible.stride))
+            image = render(layers, s.view, s.hidden_channel)
+            self.rendered = image.shape
+            grid = pg.surfarray.make_surface(np.ascontiguousarray(image.transpose(1, 0, 2)))
+            if visible.scale > 1:
+                grid = pg.transform.scale(grid, (image.shape[1] * visible.scale, image.shape[0] * visible.scale))
+            self.surface.blit(grid, visible.origin[::-1])
+            if s.labels:
+                self._labels(layers.owner, visible, organisms)
         if s.last_cut and s.last_cut[3] > time.perf_counter():
             y, x, radius, _ = s.last_cut
-            centre = (int((x + 0.5) * self.zoom), int((y + 0.5) * self.zoom))
+            centre = tuple(int(v) for v in self.view.screen_of(y, x))
             pg.draw.circle(self.surface, (200, 0, 0), centre, max(1, int(radius * self.zoom)), 1)
-        if s.labels:
-            self._labels(layers.owner)
         if s.picking and self.picker is not None:
             self.picker.grow_one()
-            picker_panel.draw(pg, self.surface, self.font, self.picker, self.grid[0] * self.zoom)
-        self._status()
+            picker_panel.draw(pg, self.surface, self.font, self.picker, self.view.size[0])
+        self._status(organisms)
         if s.view == "identity" and layers.identity is not None and layers.identity.shape[2] == 1:
             self._identity_bar()
         if isinstance(self.source, ReplaySource):
@@ -518,20 +580,18 @@ class Viewer:
             return None
         return np.ascontiguousarray(pg.surfarray.array3d(self.surface).transpose(1, 0, 2))
 
-    def _labels(self, owner: np.ndarray) -> None:
-        """Each living organism's name at its centroid (one pass over the owner map)."""
-        organisms = [(index, name) for index, name, cells in self.source.organisms() if cells]
-        if not organisms:
-            return
-        ys, xs = np.indices(owner.shape)
-        size = max(index for index, _ in organisms) + 1
-        counts = np.bincount(owner.ravel(), minlength=size)
-        mean_y = np.bincount(owner.ravel(), weights=ys.ravel(), minlength=size)
-        mean_x = np.bincount(owner.ravel(), weights=xs.ravel(), minlength=size)
-        for index, name in organisms:
-            x = (mean_x[index] / counts[index] + 0.5) * self.zoom
-            y = (mean_y[index] / counts[index] + 0.5) * self.zoom
-            text = self.font.render(name, True, (0, 0, 0), (255, 255, 255))
+    def _labels(self, owner: np.ndarray, visible: Any, organisms: list[tuple[int, str, int]]) -> None:
+        """Each organism's name at the centroid of its cells in view (one pass over the owner map
+        as rendered: the cells in view, strided below zoom 1)."""
+        counts, mean_y, mean_x = centroids(owner, max((index for index, _, _ in organisms), default=0))
+        for index, name, _ in organisms:
+            if not counts[index]:
+                continue
+            x = visible.origin[1] + (mean_x[index] + 0.5) * visible.scale
+            y = visible.origin[0] + (mean_y[index] + 0.5) * visible.scale
+            if name not in self.names:
+                self.names[name] = self.font.render(name, True, (0, 0, 0), (255, 255, 255))
+            text = self.names[name]
             self.surface.blit(text, text.get_rect(center=(int(x), int(y))))
 
     def _identity_bar(self) -> None:
@@ -552,14 +612,14 @@ class Viewer:
         pg.draw.rect(self.surface, IDENTITY_ABSENT, (left + width + 10, top, 10, 10))
         self.surface.blit(self.font.render("none", True, (20, 20, 20)), (left + width + 24, top - 2))
 
-    def _status(self) -> None:
+    def _status(self, organisms: list[tuple[int, str, int]]) -> None:
         pg, s = self.pygame, self.state
-        top = self.grid[0] * self.zoom
+        top = self.view.size[0]
         elapsed = max(1e-6, time.perf_counter() - self.started)
         speed = SPEEDS[s.speed]
         pace = "max" if speed == float("inf") else (f"{speed:g}" if speed >= 1 else f"1/{round(1 / speed)}")
         line = (f"step {self.source.step}  {self.steps_done / elapsed:6.0f} steps/s  "
-                f"{self.clock.get_fps():4.0f} fps  x{pace}  view {s.view}"
+                f"{self.clock.get_fps():4.0f} fps  x{pace}  zoom {self.view.zoom}  view {s.view}"
                 f"{f' [{s.hidden_channel}]' if s.view == 'hidden' else ''}"
                 f"{'  paused' if s.paused else ''}"
                 f"{'  REC' if isinstance(self.source, LiveSource) and self.source.recording else ''}")
@@ -567,7 +627,7 @@ class Viewer:
             line += f"  | {s.message}"
         self.surface.blit(self.font.render(line, True, (20, 20, 20)), (4, top + 3))
         x = 4
-        for index, name, cells in self.source.organisms()[:12]:
+        for index, name, cells in organisms[:12]:
             pg.draw.rect(self.surface, organism_colour(index), (x, top + 22, 10, 10))
             label = self.font.render(f"{name} {cells}", True, (20, 20, 20))
             self.surface.blit(label, (x + 13, top + 20))
@@ -575,7 +635,7 @@ class Viewer:
 
     def _timeline(self) -> None:
         pg, source = self.pygame, self.source
-        top, width = self.grid[0] * self.zoom + STATUS_HEIGHT, self.surface.get_width()
+        top, width = self.view.size[0] + STATUS_HEIGHT, self.surface.get_width()
         pg.draw.rect(self.surface, (210, 210, 210), (0, top, width, TIMELINE_HEIGHT))
         last = max(1, int(source.recording_file.steps[-1]))
         for step in source.event_steps:
