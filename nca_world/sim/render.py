@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 VIEWS = ("rgb", "alpha", "identity", "owner", "hidden")
@@ -79,8 +80,26 @@ def layers_from_frame(frame: np.ndarray, channels: list[int], owner: np.ndarray,
     return Layers(rgba, identity, owner, hidden)
 
 
+@numba.njit(cache=True, nogil=True)
+def _over_white(rgba, out):
+    """``out[y, x, c] = rint(255 * clip(1 - a + rgb_c))`` with ``rgba`` clipped to [0, 1] first, in
+    float32 as numpy computes it (one pass, any strides: numpy's five passes over a strided view
+    took 35 ms for a 1000 x 1800 window)."""
+    zero, one, full = np.float32(0.0), np.float32(1.0), np.float32(255.0)
+    for y in range(rgba.shape[0]):
+        for x in range(rgba.shape[1]):
+            a = min(max(rgba[y, x, 3], zero), one)
+            for c in range(3):
+                value = (one - a) + min(max(rgba[y, x, c], zero), one)
+                out[y, x, c] = np.uint8(np.rint(min(max(value, zero), one) * full))
+
+
 def rgb_over_white(rgba: np.ndarray) -> np.ndarray:
     """Premultiplied RGBA composited over white, as in Growing NCA: ``1 - a + rgb``."""
+    out = np.empty((*rgba.shape[:-1], 3), np.uint8)
+    if rgba.dtype == np.float32 and rgba.ndim == 3 and out.size:
+        _over_white(rgba, out)
+        return out
     rgba = np.clip(rgba, 0.0, 1.0)
     return _bytes(1.0 - rgba[..., 3:4] + rgba[..., :3])
 
