@@ -230,11 +230,12 @@ def clear_walls(state, owner, walls, height, width):
 
 
 @numba.njit(cache=True, fastmath=FASTMATH, parallel=True)
-def wall_rows(walls, height, width, pre, rule):
-    """A wall cell has no rule and is not in ``pre``: it never fires and never lives."""
+def drop_rule_rows(cells, height, width, pre, rule):
+    """Cells marked in `cells` (walls; cells the ``buffer`` contest bars) get no rule and leave
+    ``pre``: they never fire and never live."""
     for y in prange(height):
         for x in range(width):
-            if walls[y, x]:
+            if cells[y, x]:
                 rule[y, x] = 0
                 pre[y, x] = 0
 
@@ -258,16 +259,6 @@ def bar_rows(owner, rule, height, width, wrap, barred):
                             j = rule[yy, xx]
                             bar |= (j > 0) & (j != k)
             barred[y, x] = bar
-
-
-@numba.njit(cache=True, fastmath=FASTMATH, parallel=True)
-def unbar_rows(barred, height, width, pre, rule):
-    """A barred cell has no rule and is not in ``pre`` (it stays empty)."""
-    for y in prange(height):
-        for x in range(width):
-            if barred[y, x]:
-                rule[y, x] = 0
-                pre[y, x] = 0
 
 
 # --------------------------------------------------------------------------- perception and MLP
@@ -753,10 +744,10 @@ def _step_all(cur, nxt, owner, w1, b1, w2, b2, fire_threshold, updated, species_
     hot_rows(cur, threshold, height, width, wrap, near1, near2)
     rule_rows(cur, owner, near1, near2, height, width, wrap, pre, rule, active)
     if has_walls:
-        wall_rows(walls, height, width, pre, rule)
+        drop_rule_rows(walls, height, width, pre, rule)
     if buffer:
         bar_rows(owner, rule, height, width, wrap, barred)
-        unbar_rows(barred, height, width, pre, rule)
+        drop_rule_rows(barred, height, width, pre, rule)
     update_rows(cur, nxt, rule, active, nonzero_rows, species_of, w1, b1, w2, b2, fire_threshold, updated,
                 seed, step, height, width, threshold, wrap, near1, near2, tiles, outs, masks, starts, counts,
                 lane_species, hidden, next_block, owner, sensed, blind, see)

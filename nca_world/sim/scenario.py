@@ -216,29 +216,27 @@ class Move(Timing):
         return self
 
 
-class SetIdentity(Timing):
+class OrganismEvent(Timing):
+    """An event that acts on one organism: `organism` is required."""
+
+    @model_validator(mode="after")
+    def _needs_organism(self) -> OrganismEvent:
+        if self.organism is None:
+            raise ValueError(f"organism: {self.kind} needs the organism")  # type: ignore[attr-defined]
+        return self
+
+
+class SetIdentity(OrganismEvent):
     """Give an organism new identity values (written into its cells' identity channels)."""
 
     kind: Literal["set_identity"] = "set_identity"
     identity: list[float] | float
 
-    @model_validator(mode="after")
-    def _needs_organism(self) -> SetIdentity:
-        if self.organism is None:
-            raise ValueError("organism: set_identity needs the organism")
-        return self
 
-
-class Remove(Timing):
+class Remove(OrganismEvent):
     """Kill every cell of an organism."""
 
     kind: Literal["remove"] = "remove"
-
-    @model_validator(mode="after")
-    def _needs_organism(self) -> Remove:
-        if self.organism is None:
-            raise ValueError("organism: remove needs the organism")
-        return self
 
 
 class Convert(Timing):
@@ -273,19 +271,13 @@ class Convert(Timing):
         return self
 
 
-class Split(Timing):
+class Split(OrganismEvent):
     """Fission (logged by the world, never written in scenario files): each part of `organism`'s
     cells with at least `min_cells` becomes a child organism, when there are two or more such
     parts (`sim.fission`)."""
 
     kind: Literal["split"] = "split"
     min_cells: int = Field(ge=1)
-
-    @model_validator(mode="after")
-    def _needs_organism(self) -> Split:
-        if self.organism is None:
-            raise ValueError("organism: split needs the organism")
-        return self
 
 
 class AddSpecies(Timing):
