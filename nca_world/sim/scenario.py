@@ -50,11 +50,10 @@ class WorldSection(Strict):
     split_every: int = Field(10, ge=1, le=MAX_STEPS, strict=True)  # steps between fission checks
 
 
-class WallShape(Strict):
-    """A wall shape: ``rect`` (top_left, size), ``circle`` (center, radius), ``line`` (start, end,
-    width) or ``png`` (path: a mask image scaled to the grid, dark opaque pixels are wall)."""
+class WallGeometry(Strict):
+    """The fields of the drawn wall shapes: ``rect`` (top_left, size), ``circle`` (center, radius),
+    ``line`` (start, end, width)."""
 
-    shape: Literal["rect", "circle", "line", "png"]
     top_left: Position | None = None
     size: tuple[Annotated[int, Field(ge=1)], Annotated[int, Field(ge=1)]] | None = None
     center: Position | None = None
@@ -62,6 +61,13 @@ class WallShape(Strict):
     start: Position | None = None
     end: Position | None = None
     width: float | None = Field(None, gt=0)
+
+
+class WallShape(WallGeometry):
+    """A wall shape: ``rect`` (top_left, size), ``circle`` (center, radius), ``line`` (start, end,
+    width) or ``png`` (path: a mask image scaled to the grid, dark opaque pixels are wall)."""
+
+    shape: Literal["rect", "circle", "line", "png"]
     path: Path | None = None
 
     @model_validator(mode="after")
@@ -297,18 +303,11 @@ class AddSpecies(Timing):
         return self
 
 
-class WallEvent(Timing):
+class WallEvent(Timing, WallGeometry):
     """Walls added or removed at a step: the shapes of ``[[walls]]`` but ``png`` (a replay must not
     need the image file)."""
 
     shape: Literal["rect", "circle", "line"]
-    top_left: Position | None = None
-    size: tuple[Annotated[int, Field(ge=1)], Annotated[int, Field(ge=1)]] | None = None
-    center: Position | None = None
-    radius: float | None = Field(None, gt=0)
-    start: Position | None = None
-    end: Position | None = None
-    width: float | None = Field(None, gt=0)
     path: None = None  # only ``[[walls]]`` take a PNG
 
     @model_validator(mode="after")
