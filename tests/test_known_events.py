@@ -62,3 +62,16 @@ def test_a_diagonal_line_cuts_the_cells_within_half_its_width():
     events.apply(world, make("cut_line", start=(1, 1), end=(5, 5), width=1.5))
     assert sorted(map(tuple, np.argwhere(world.owner == 0).tolist())) == sorted(
         [(i, i) for i in range(1, 6)] + [(i, i + 1) for i in range(1, 5)] + [(i + 1, i) for i in range(1, 5)])
+
+
+@pytest.mark.parametrize("boundary, rows, columns", [
+    ("wrap", [9, 0, 1], [11, 0, 1]),  # a disc at the corner of a torus goes on across both edges
+    ("zero", [0, 1], [0, 1]),  # on a bounded grid it is clipped there
+])
+def test_a_wall_disc_at_the_corner_follows_the_boundary(boundary, rows, columns):
+    world = World(H, W, species={"g": grower()}, seed=1, boundary=boundary)
+    effect = events.apply(world, make("add_walls", shape="circle", center=[0, 0], radius=1.5))
+    expected = np.zeros((H, W), bool)
+    expected[np.ix_(rows, columns)] = True  # minimum-image distance <= 1.5: the 3x3 block around (0, 0)
+    np.testing.assert_array_equal(world.walls, expected)
+    assert effect["cells"] == expected.sum()
