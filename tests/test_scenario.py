@@ -46,6 +46,22 @@ def test_errors_name_the_line_where_they_can(scenario_dir):
     assert "t.toml:12: organisms.0.position: missing" in str(caught.value)  # the table that lacks it
 
 
+def test_event_fields_and_whole_table_checks_name_their_line(scenario_dir):
+    text = (scenario_dir / "base.toml").read_text()
+    lines = len(text.splitlines())
+    extra = ("\n[[walls]]\nshape = \"rect\"\ntop_left = [1, 1]\nsize = [2, 2]\n"  # a good first wall
+             "\n[[walls]]\nshape = \"circle\"\ncenter = [5, 5]\n"  # the second lacks its radius
+             "\n[[events]]\nstep = 1\nkind = \"cut_circle\"\ncenter = [3, 3]\nradius = -2\n"
+             "\n[[events]]\nstep = 2\nkind = \"remove\"\n")
+    (scenario_dir / "t.toml").write_text(text + extra)
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(scenario_dir / "t.toml")
+    message = str(caught.value)
+    assert f"t.toml:{lines + 7}: walls.1: shape 'circle'" in message  # the header of the second [[walls]]
+    assert f"t.toml:{lines + 15}: events.3.cut_circle.radius:" in message  # the key itself
+    assert f"t.toml:{lines + 17}: events.4.remove: organism: remove needs the organism" in message
+
+
 def test_validate_reports_every_problem_of_a_file(scenario_dir):
     text = (scenario_dir / "base.toml").read_text().replace("height = 48", "height = -1").replace(
         "radius = 4", "radius = -4")

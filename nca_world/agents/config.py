@@ -139,20 +139,25 @@ def _line_of(text: str, location: list[Any], missing: bool = False) -> int | Non
     missing field, the header of the table that lacks it."""
     lines = text.splitlines()
     start, end, tables = 0, len(lines), []
-    container = list(location[:-1])
+    whole_entry = bool(location) and isinstance(location[-1], int)  # a check of a whole [[table]] entry
+    container = list(location if whole_entry else location[:-1])
     for i, part in enumerate(container):
         if isinstance(part, int):
             continue
-        tables.append(str(part))
         index = container[i + 1] if i + 1 < len(container) and isinstance(container[i + 1], int) else 0
-        header = re.compile(rf"\s*\[\[?\s*{re.escape('.'.join(tables))}\s*\]\]?\s*(#.*)?$")
+        header = re.compile(rf"\s*\[\[?\s*{re.escape('.'.join([*tables, str(part)]))}\s*\]\]?\s*(#.*)?$")
         found = [n for n in range(start, end) if header.match(lines[n])]
         if len(found) <= index:
+            if i > 0 and isinstance(container[i - 1], int):
+                continue  # an event's kind after its index (events.0.cut_circle): a tag, not a table
             return None
+        tables.append(str(part))
         start = found[index]
         following = [n for n in range(start + 1, len(lines)) if re.match(r"\s*\[", lines[n])]
         end = following[0] if following else len(lines)
-    if missing or not location:
-        return start + 1 if tables else None
+    header_line = start + 1 if tables else None
+    if missing or whole_entry or not location:
+        return header_line
     key = re.compile(rf"\s*{re.escape(str(location[-1]))}\s*=")
-    return next((n + 1 for n in range(start, end) if key.match(lines[n])), None)
+    # a key that is not written (a tag, or a check of the whole table): the table's header line
+    return next((n + 1 for n in range(start, end) if key.match(lines[n])), header_line)
