@@ -6,7 +6,9 @@ import pytest
 from PIL import Image
 
 from nca_world.agents.errors import ScenarioError
+from nca_world.sim.figures import frame_image
 from nca_world.sim.recording import open_recording
+from nca_world.sim.render import WALL_COLOUR
 from nca_world.sim.runner import build_world, fork, restore_at, run_scenario
 from nca_world.sim.scenario import load_scenario
 from tests.test_runner import datasets
@@ -137,6 +139,8 @@ def test_a_walled_run_logs_its_wall_events_and_its_recording_shows_the_walls(wal
         assert (rec.owner(5)[6] == 1).sum() > 5 and not rec.owner(6)[6].any()  # the wall cut through a
         assert rec.events[2]["effect"]["cells"] == 38 and (rec.owner(14)[5] == 1).sum() > 5
         np.testing.assert_array_equal(rec.keyframe(2).walls, at9)  # step 10: after both events
+        picture = frame_image(rec, 14)  # what videos and montages draw
+        assert (picture[at9] == WALL_COLOUR).all() and not (picture[~at9] == WALL_COLOUR).all(axis=-1).any()
 
 
 @pytest.mark.parametrize("at", [7, 11])

@@ -6,6 +6,7 @@ is a file, a video format imageio cannot write, a view the recording cannot show
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 from pathlib import Path
 
@@ -70,7 +71,8 @@ def frame_image(recording: Recording, index: int, view: str = "rgb") -> np.ndarr
     first = next(iter(models.values())).spec
     k = max(rule.spec.identity_channels for rule in models.values())
     layers = layers_from_frame(recording.frame(index), recording.channels, recording.owner(index), first.channels, k)
-    return render(layers, view)
+    walls = recording.walls(index)
+    return render(dataclasses.replace(layers, walls=walls if walls.any() else None), view)
 
 
 def write_tables(analysis: Analysis, folder: Path) -> list[Path]:
