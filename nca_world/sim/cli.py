@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -398,6 +399,19 @@ def _stability(args: argparse.Namespace, rules: list) -> int:
     return 1 if failed else 0
 
 
+def _view_zoom(text: str) -> Fraction:
+    """An argparse type: a whole zoom 1..64, or 1/K with K in 2..16 (the viewer's zoom levels)."""
+    numerator, _, denominator = text.partition("/")
+    try:
+        zoom = Fraction(int(numerator), int(denominator or 1))
+    except (ValueError, ZeroDivisionError):
+        raise argparse.ArgumentTypeError(f"expected a whole number 1..64 or 1/K, got {text!r}") from None
+    whole, fraction = zoom.denominator == 1 and 1 <= zoom <= 64, zoom.numerator == 1 and 2 <= zoom.denominator <= 16
+    if not (whole or fraction):
+        raise argparse.ArgumentTypeError(f"expected a whole number 1..64 or 1/K with K in 2..16, got {text!r}")
+    return zoom
+
+
 def _count(low: int, high: int) -> Callable[[str], int]:
     """An argparse type: an integer in ``[low, high]``, refused with the allowed range otherwise."""
 
@@ -454,7 +468,8 @@ def build_parser() -> argparse.ArgumentParser:
     view = commands.add_parser("view", help="watch a scenario live, or replay a recording")
     view.add_argument("path", type=Path, help="scenario (.toml) or recording (.h5)")
     view.add_argument("--view", choices=("rgb", "alpha", "identity", "owner", "hidden"))
-    view.add_argument("--zoom", type=_count(1, 64), help="pixels per cell (default: fit the screen)")
+    view.add_argument("--zoom", type=_view_zoom, help="pixels per cell, 1..64, or 1/K (K cells a pixel, 2..16; "
+                      "default: fit the screen)")
     view.add_argument("--fps", type=_count(1, 1000), default=60)
     view.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE")
     view.add_argument("--record-to", type=Path, help="where `r` records a live session")
