@@ -225,7 +225,9 @@ def clear_walls(state, owner, walls, height, width):
         for x in range(width):
             if walls[y, x]:
                 owner[y, x] = 0
-                for c in range(channels):
+        for c in range(channels):  # plane by plane: each row of a plane is written in order
+            for x in range(width):
+                if walls[y, x]:
                     state[c, y + RING, PAD + x] = 0.0
 
 
