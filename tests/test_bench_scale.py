@@ -1,6 +1,7 @@
 """The scaling table's layouts: known organism counts, areas and an honest count of the work."""
 
 import numpy as np
+import pytest
 
 from nca_world.sim.bench import bench_rule
 from nca_world.sim.bench_scale import AREA_FRACTION, MIN_AREA, layouts, measure, scale_world
@@ -25,10 +26,12 @@ def test_a_scale_world_has_its_organisms_on_a_tenth_of_the_grid():
 
 
 def test_a_row_counts_memory_and_the_recorded_step():
-    row = measure(256, 4, bench_rule(1), gflops=100.0, repeats=1)
+    rule = bench_rule(1)
+    row = measure(256, 4, rule, gflops=100.0, repeats=1)
     assert row.ms_per_step > 0 and row.recorded_ms_per_step > 0
     assert 128 < row.bytes_per_cell < 2048  # two float32 states of 16 channels at least
-    assert 0 < row.matmul_fraction < 1
+    # the share of a (made-up) 100 GFLOP/s rate: the fired updates' FLOP over it, whatever the speed
+    assert row.matmul_fraction == pytest.approx(row.updates_per_s * rule.spec.flops_per_update / 100e9)
 
 
 def test_targets_compare_the_rows_they_name():
