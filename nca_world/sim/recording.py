@@ -65,8 +65,9 @@ class Recording:
         return bool(self.file.attrs["complete"])
 
     def refresh(self) -> None:
-        """See what a writer appended since (SWMR)."""
-        for name in ("frames", "owner", "step", "events", "metrics", "keyframes/step"):
+        """See what a writer appended since (SWMR): /step before the frames it counts (the writer
+        extends them in the other order), so every counted frame is there."""
+        for name in ("step", "keyframes/step", "frames", "owner", "events", "metrics"):
             self.file[name].refresh()
 
     def __len__(self) -> int:
@@ -316,7 +317,9 @@ def _check_layout(path: Path, file: h5py.File) -> None:
         "keyframes/organisms": ((), h5py.string_dtype(), "format"),
     }
     lengths = {}
-    for name, (rest, kind, source) in layout.items():
+    # the counters first: a live writer extends /frames before /step, so a reader that looks at
+    # /step and then at /frames never sees fewer frames than steps, whatever it flushed in between
+    for name, (rest, kind, source) in sorted(layout.items(), key=lambda item: not item[0].endswith("step")):
         dataset = file[name]
         if not isinstance(dataset, h5py.Dataset):
             raise RecordingError(f"{path}: /{name}: expected a dataset, got a {type(dataset).__name__.lower()}")
