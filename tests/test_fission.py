@@ -230,3 +230,25 @@ def test_events_may_name_the_children_a_split_makes(scenario_dir):
         bad.write_text(bad.read_text() + move.format(organism))
         with pytest.raises(ScenarioError, match=r"bad.toml.*events.4.organism: expected one of \['a', 'b'\]"):
             load_scenario(bad)
+
+
+@pytest.mark.parametrize("wrap", [False, True])
+def test_the_one_pass_check_finds_the_organisms_that_the_labelling_splits(wrap):
+    """`splitting` (a union-find over the whole map) against `large_parts` (scipy's labelling of
+    each organism) on random owner maps with specks, bands and bodies across the torus seams."""
+    rng = np.random.default_rng(3 + wrap)
+    flagged = 0
+    for trial in range(60):
+        height, width = rng.integers(3, 24, size=2)
+        world = World(int(height), int(width), species={"g": grower()}, seed=1,
+                      boundary="wrap" if wrap else "zero")
+        for k in range(int(rng.integers(1, 5))):
+            world.spawn(f"o{k}", "g", (0, k))
+        owner = rng.integers(0, len(world.organisms) + 1, size=(height, width)).astype(np.int32)
+        owner[rng.random((height, width)) < rng.uniform(0.2, 0.8)] = 0
+        world.owner[:] = owner
+        min_cells = int(rng.integers(1, 6))
+        expected = [o.name for o in world.organisms if large_parts(world, o.name, min_cells)]
+        assert splitting(world, min_cells) == expected, (trial, min_cells)
+        flagged += len(expected)
+    assert flagged > 20  # the maps do split, not only stay whole

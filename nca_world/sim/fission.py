@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from nca_world.sim.part_count import large_part_counts
 from nca_world.sim.world import World
 
 EIGHT_NEIGHBOURS = np.ones((3, 3), bool)
@@ -60,19 +61,17 @@ def torus_labels(cells: np.ndarray, wrap_rows: bool = False, wrap_columns: bool 
     return renumber[roots][labels], len(kept)
 
 
-def parts(owner: np.ndarray, index: int, wrap: bool = False,
-          box: tuple[slice, slice] | None = None) -> list[np.ndarray]:
+def parts(owner: np.ndarray, index: int, wrap: bool = False) -> list[np.ndarray]:
     """The 8-connected parts of organism `index`'s cells in `owner` ``(H, W)``, as bool ``(H, W)``
     masks in the order of their first cells in raster order; on a torus (`wrap`) across the
-    edges. `box` is the organism's bounding box (`ndimage.find_objects`), if known."""
+    edges."""
     from scipy import ndimage
 
     height, width = owner.shape
-    if box is None:
-        found = ndimage.find_objects((owner == index).astype(np.int8))
-        if not found:
-            return []
-        box = found[0]
+    found = ndimage.find_objects((owner == index).astype(np.int8))
+    if not found:
+        return []
+    box = found[0]
     rows, columns = box
     mine = owner[box] == index
     labels, count = torus_labels(mine, wrap and rows.stop - rows.start == height,
@@ -85,23 +84,17 @@ def parts(owner: np.ndarray, index: int, wrap: bool = False,
     return out
 
 
-def large_parts(world: World, name: str, min_cells: int,
-                box: tuple[slice, slice] | None = None) -> list[np.ndarray]:
+def large_parts(world: World, name: str, min_cells: int) -> list[np.ndarray]:
     """The parts of organism `name` with at least `min_cells` cells when there are two or more of
     them (what a split makes children of), else none."""
-    found = parts(world.owner, world.organism(name).index, world.boundary == "wrap", box)
+    found = parts(world.owner, world.organism(name).index, world.boundary == "wrap")
     large = [part for part in found if int(part.sum()) >= min_cells]
     return large if len(large) >= 2 else []
 
 
 def splitting(world: World, min_cells: int) -> list[str]:
-    """The organisms that split now (`large_parts`), in the order of their numbers. Only organisms
-    with at least ``2 * min_cells`` cells are labelled (one pass counts them, one finds boxes)."""
-    counts = np.bincount(world.owner.ravel(), minlength=len(world.organisms) + 1)
-    candidates = [o for o in world.organisms if counts[o.index] >= 2 * min_cells]
-    if not candidates:
-        return []
-    from scipy import ndimage
-
-    boxes = ndimage.find_objects(world.owner)
-    return [o.name for o in candidates if large_parts(world, o.name, min_cells, boxes[o.index - 1])]
+    """The organisms that split now (two or more parts of at least `min_cells` cells, what
+    `large_parts` makes children of), in the order of their numbers; one pass over the owner map
+    (`sim.part_count`)."""
+    counts = large_part_counts(world.owner, len(world.organisms), min_cells, world.boundary == "wrap")
+    return [o.name for o in world.organisms if counts[o.index] >= 2]
