@@ -51,6 +51,23 @@ def test_a_value_written_into_a_wall_is_never_read_and_never_lives():
     assert not state[3, 4].any() and not state[:, 4:].any()
 
 
+def test_a_value_written_into_a_wall_between_steps_is_cleared_before_the_next():
+    # a step leaves wall cells zero, so the world clears the wall channels only after the state
+    # was written from outside: a write between steps must still be read as empty
+    world = grow_world(9, 9, 1)
+    wall = np.zeros((9, 9), bool)
+    wall[4, 6] = True
+    world.set_walls(wall)
+    place(world, {(4, 3): (1, 0.5)})
+    for _ in range(2):
+        step_and_compare(world)
+    world.state[4, 6] = 0.9  # through the writable view, after the steps
+    world.owner[4, 6] = 1
+    for _ in range(3):
+        state, owner = step_and_compare(world)
+        assert not state[4, 6].any() and owner[4, 6] == 0
+
+
 def test_walls_are_killed_when_set_and_floor_again_when_removed():
     world = grow_world(5, 5, 1)
     place(world, {(2, 2): (1, 0.5)})

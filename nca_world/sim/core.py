@@ -218,9 +218,12 @@ def rule_rows(state, owner, near1, near2, height, width, wrap, pre, rule, active
 
 
 @numba.njit(cache=True, fastmath=FASTMATH, parallel=True)
-def clear_walls(state, owner, walls, height, width):
-    """Every channel and the owner of each wall cell set to zero (step 0)."""
-    channels = state.shape[0]
+def clear_walls(state, owner, walls, height, width, planes):
+    """The owner of each wall cell set to zero, and with `planes` every channel too (step 0).
+
+    A step leaves wall cells dead (they never get a rule), so the channels need clearing only
+    after the state was written from outside (`World.state`, a restore)."""
+    channels = state.shape[0] if planes else 0
     for y in prange(height):
         for x in range(width):
             if walls[y, x]:
@@ -687,7 +690,8 @@ def make_scratch(channels: int, hidden: int, n_species: int, height: int, width:
 
 def step(cur: np.ndarray, nxt: np.ndarray, owner: np.ndarray, species: Species,
          organisms: Organisms, scratch: Scratch, *, threshold: float, wrap: bool,
-         seed: int, step_index: int, nonzero_rows: np.ndarray, meeting: Meeting | None = None) -> None:
+         seed: int, step_index: int, nonzero_rows: np.ndarray, meeting: Meeting | None = None,
+         clear_wall_state: bool = True) -> None:
     """Advance the padded state `cur` one step into `nxt`, updating `owner` in place.
 
     `cur` keeps its values (its ring is refreshed for ``wrap``); see the module docstring for
@@ -695,7 +699,8 @@ def step(cur: np.ndarray, nxt: np.ndarray, owner: np.ndarray, species: Species,
     `nonzero_rows` (uint8, one per row) marks the rows of `nxt` that may hold non-zero values; on
     return it marks those of the new state (so it travels with `nxt` from then on).
     `meeting` (default `no_meeting`): walls, who senses whom and the contest rule; the wall cells
-    of `cur` and of `owner` are cleared.
+    of `owner` are cleared, and of `cur` unless `clear_wall_state` is False (the caller knows
+    them zero: a step's output always has them so).
     """
     height, width = owner.shape
     channels = cur.shape[0]
@@ -713,7 +718,7 @@ def step(cur: np.ndarray, nxt: np.ndarray, owner: np.ndarray, species: Species,
               species.updated, organisms.species_of, organisms.identity_of, np.float32(threshold), wrap,
               seed, step_index, nonzero_rows, s.near1, s.near2, s.pre, s.rule, s.active, s.tiles, s.outs,
               s.masks, s.starts, s.counts, s.lane_species, s.hidden, s.next_block, m.walls, m.has_walls,
-              m.sensed, m.blind, m.buffer, s.see, s.barred)
+              clear_wall_state, m.sensed, m.blind, m.buffer, s.see, s.barred)
     if not stepped:
         raise ValueError(f"owner map holds organism numbers outside 0..{len(organisms.species_of) - 1}")
 
@@ -731,8 +736,8 @@ def _owners_known(owner, n_organisms):
 @numba.njit(cache=True, nogil=True)
 def _step_all(cur, nxt, owner, w1, b1, w2, b2, fire_threshold, updated, species_of, identity_of,
               threshold, wrap, seed, step, nonzero_rows, near1, near2, pre, rule, active, tiles, outs,
-              masks, starts, counts, lane_species, hidden, next_block, walls, has_walls, sensed, blind, buffer,
-              see, barred):
+              masks, starts, counts, lane_species, hidden, next_block, walls, has_walls,
+              clear_wall_state, sensed, blind, buffer, see, barred):
     """The passes of one step in order: one call from Python (dispatch costs add up at 1000+
     steps/s), without the GIL, so that the recorder's thread writes while the world steps.
     Returns False, changing nothing, when the owner map names an unknown organism."""
@@ -740,7 +745,7 @@ def _step_all(cur, nxt, owner, w1, b1, w2, b2, fire_threshold, updated, species_
         return False
     height, width = owner.shape
     if has_walls:
-        clear_walls(cur, owner, walls, height, width)
+        clear_walls(cur, owner, walls, height, width, clear_wall_state)
     if wrap:
         refresh_ring(cur, height, width)
     hot_rows(cur, threshold, height, width, wrap, near1, near2)

@@ -130,6 +130,7 @@ class World:
         self.step_count = 0
         self._walls = np.zeros((height, width), np.uint8)
         self._has_walls = False
+        self._state_written = True  # since the last step: wall cells of the state may be non-zero
         self._sensed: np.ndarray | None = None  # rebuilt when the organisms change
         self.set_meeting(senses=senses, interactions=interactions or {}, contest=contest)
 
@@ -139,6 +140,7 @@ class World:
     def state(self) -> np.ndarray:
         """The state as an ``(H, W, C)`` float32 view (writable; stale after `step`)."""
         self._nonzero_rows[0][:] = 1  # the caller may write anywhere
+        self._state_written = True  # into wall cells too
         return self.state_view()
 
     def state_view(self) -> np.ndarray:
@@ -381,11 +383,12 @@ class World:
                 core.step(cur, nxt, self.owner, self._tables, organisms, self._scratch,
                           threshold=self.alive_threshold, wrap=self.boundary == "wrap",
                           seed=self.seed, step_index=self.step_count, nonzero_rows=self._nonzero_rows[1],
-                          meeting=meeting)
+                          meeting=meeting, clear_wall_state=self._state_written)
             except ValueError as error:
                 raise WorldError(f"step {self.step_count}: {error}") from error
             self._buffers.reverse()
             self._nonzero_rows.reverse()
+            self._state_written = False
             self.step_count += 1
 
     def apply(self, event: Any, number: int = 0) -> dict[str, Any]:
