@@ -238,12 +238,12 @@ def test_the_one_pass_check_finds_the_organisms_that_the_labelling_splits(wrap):
     each organism) on random owner maps with specks, bands and bodies across the torus seams."""
     rng = np.random.default_rng(3 + wrap)
     flagged = 0
-    for trial in range(60):
-        height, width = rng.integers(3, 24, size=2)
+    for trial in range(120):
+        height, width = rng.integers(1, 24, size=2)
         world = World(int(height), int(width), species={"g": grower()}, seed=1,
                       boundary="wrap" if wrap else "zero")
         for k in range(int(rng.integers(1, 5))):
-            world.spawn(f"o{k}", "g", (0, k))
+            world.spawn(f"o{k}", "g", (0, 0))
         owner = rng.integers(0, len(world.organisms) + 1, size=(height, width)).astype(np.int32)
         owner[rng.random((height, width)) < rng.uniform(0.2, 0.8)] = 0
         world.owner[:] = owner
@@ -252,3 +252,16 @@ def test_the_one_pass_check_finds_the_organisms_that_the_labelling_splits(wrap):
         assert splitting(world, min_cells) == expected, (trial, min_cells)
         flagged += len(expected)
     assert flagged > 20  # the maps do split, not only stay whole
+
+
+@pytest.mark.parametrize("cells", [[(2, 0), (2, 5)], [(2, 0), (1, 5)], [(1, 0), (2, 5)], [(0, 2), (4, 3)]],
+                         ids=["same-row", "diagonal-up", "diagonal-down", "top-bottom"])
+def test_two_cells_touching_only_across_the_seam_are_one_part_on_a_torus(cells):
+    worlds = {boundary: World(5, 6, species={"g": grower()}, boundary=boundary) for boundary in ("zero", "wrap")}
+    for world in worlds.values():
+        world.spawn("a", "g", (0, 0))
+        world.owner[:] = 0
+        for cell in cells:
+            world.owner[cell] = 1
+    assert splitting(worlds["zero"], 1) == ["a"]
+    assert splitting(worlds["wrap"], 1) == []
