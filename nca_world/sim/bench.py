@@ -313,7 +313,8 @@ def meeting_costs(rule: Rule, repeats: int, inner: int) -> dict[str, float]:
     blind = make_world("4 organisms, 1 species", {"a": rule})
     blind.set_meeting(senses="self")
     worlds['senses = "self"'] = blind
-    times = interleaved({name: world.step for name, world in worlds.items()}, repeats, inner)
+    # many short rounds: the differences sought (a few %) are smaller than a loaded machine's drift
+    times = interleaved({name: world.step for name, world in worlds.items()}, 20 * repeats, max(inner // 4, 1))
     costs = {name: times[name] / times["defaults"] - 1 for name in worlds if name != "defaults"}
     costs["16 organisms, fission checks every 10 steps"] = fission_cost(rule, repeats)
     return costs
