@@ -208,7 +208,7 @@ def run_scenario(scenario: Scenario, *, steps: int | None = None, out: Path | No
     path = output_path(scenario, out)
     check_memory(scenario, memory_limit)
     world = build_world(scenario, seed, memory_limit)
-    recorder = _recorder(scenario, world, path, overwrite=overwrite)
+    recorder = recorder_for(scenario, world, path, overwrite=overwrite)
     if on_start is not None:
         on_start(path)
     return _drive(Run(scenario, world, recorder), steps, progress, on_step, threads)
@@ -311,15 +311,17 @@ def fork(recording_path: Path, at: int, scenario: Scenario | None = None, *, ste
         run = restore_at(original, at, scenario)
         steps = check_steps(scenario.path, run.scenario.steps if steps is None else steps, at)
         path = fork_path(recording_path, at) if out is None else Path(os.path.abspath(out))
-        run.recorder = _recorder(run.scenario, run.world, path, prefix=(original, at), overwrite=overwrite)
+        run.recorder = recorder_for(run.scenario, run.world, path, prefix=(original, at), overwrite=overwrite)
     if on_start is not None:
         on_start(path)
     run.step()
     return _drive(run, steps, progress, None, threads)
 
 
-def _recorder(scenario: Scenario, world: World, path: Path, prefix: tuple | None = None,
-              overwrite: str = "any") -> Recorder:
+def recorder_for(scenario: Scenario, world: World, path: Path, prefix: tuple | None = None,
+                 overwrite: str = "any") -> Recorder:
+    """A recorder of `world` to `path` with the scenario's recording settings (and the models its
+    `add_species` events name)."""
     record = scenario.file.record
     recorder = Recorder(path, world, scenario_text=scenario.text,
                         channels=recorded_channels(record.channels, world), dtype=record.dtype,
