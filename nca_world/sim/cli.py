@@ -26,6 +26,11 @@ def _bench(args: argparse.Namespace) -> None:
 
         bench_scale.run(max_size=args.max_size, repeats=args.repeats)
         return
+    if args.contention:
+        from nca_world.sim import bench_contention
+
+        bench_contention.print_table(bench_contention.contention(rounds=args.rounds))
+        return
     from nca_world.sim import bench
 
     bench.run(json_path=args.json, repeats=args.repeats)
@@ -436,7 +441,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--repeats", type=_count(1, 1000), default=5, help="timed repetitions per figure")
     bench.add_argument("--training", action="store_true",
                        help="instead: CPU cost of a training with 1 or 2 threads, and of two side by side")
-    bench.add_argument("--rounds", type=_count(1, 100), default=3, help="rounds of --training (default 3)")
+    bench.add_argument("--contention", action="store_true",
+                       help="instead: one run alone, two side by side, one beside a busy loop (slowdowns)")
+    bench.add_argument("--rounds", type=_count(1, 100), default=3,
+                       help="rounds of --training and --contention (default 3)")
     bench.add_argument("--scale", action="store_true",
                        help="instead: the scaling table, worlds of 256^2 up to --max-size^2 with 4 to 4096 organisms")
     bench.add_argument("--max-size", type=_count(256, 4096), default=4096, help="largest world side of --scale")
