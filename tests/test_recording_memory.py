@@ -9,7 +9,8 @@ import pytest
 
 from nca_world.agents.errors import WorldError
 from nca_world.agents.spec import Rule, RuleSpec
-from nca_world.sim.recorder import Recorder, recording_memory
+from nca_world.sim.recorder import Recorder
+from nca_world.sim.recorder_settings import recording_memory
 from nca_world.sim.world import World, memory_needed
 from tests.conftest import BASE_SCENARIO, lively_rule
 

@@ -197,7 +197,8 @@ def recording_costs(layout: str, rules: dict[str, Rule], steps: int = 300, repea
     when it is the only thing running."""
     import tempfile
 
-    from nca_world.sim.recorder import Recorder, recorded_channels
+    from nca_world.sim.recorder import Recorder
+    from nca_world.sim.recorder_settings import recorded_channels
     from nca_world.sim.scenario import RecordSection
 
     settings = RecordSection()

@@ -91,7 +91,8 @@ def step_seconds(world: World, steps: int, repeats: int, recorder=None) -> float
 
 
 def _recorder(world: World, path: Path):
-    from nca_world.sim.recorder import Recorder, recorded_channels
+    from nca_world.sim.recorder import Recorder
+    from nca_world.sim.recorder_settings import recorded_channels
     from nca_world.sim.scenario import RecordSection
 
     settings = RecordSection()

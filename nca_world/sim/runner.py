@@ -24,7 +24,8 @@ from nca_world.agents.spec import Rule
 from nca_world.sim import core, fission
 from nca_world.sim import events as event_ops
 from nca_world.sim import world as world_module
-from nca_world.sim.recorder import Recorder, channel_selection, recorded_channels, recording_memory
+from nca_world.sim.recorder import Recorder
+from nca_world.sim.recorder_settings import channel_selection, recorded_channels, recording_memory
 from nca_world.sim.recording import Recording, open_recording
 from nca_world.sim.scenario import (
     MAX_STEPS,

@@ -35,7 +35,8 @@ from nca_world.agents.spec import Rule
 from nca_world.sim import picker_panel
 from nca_world.sim.census import cell_counts, centroids
 from nca_world.sim.picker import Picker
-from nca_world.sim.recorder import Recorder, recorded_channels
+from nca_world.sim.recorder import Recorder
+from nca_world.sim.recorder_settings import recorded_channels
 from nca_world.sim.recording import Recording
 from nca_world.sim.render import (
     IDENTITY_ABSENT,
