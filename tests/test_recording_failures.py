@@ -20,13 +20,13 @@ LIMITED = """
 import resource, signal, sys
 from nca_world.agents.errors import RecordingError
 from nca_world.sim.cli import main
-from nca_world.sim.recorder import Recorder
+from nca_world.sim.recorder_datasets import DatasetWriter
 if sys.argv[2] != "foreseen-signal":  # left alone, a write past the limit kills the process
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # ignored, such a write fails with EFBIG
 main(["run", "base.toml", "--steps", "1", "--out", "warm.h5"])  # compiled (and cached) before the limit
 limit = int(sys.argv[1])
 if sys.argv[2] == "unforeseen":
-    Recorder._reserve = lambda self, nbytes: None  # as if the disk filled up from elsewhere
+    DatasetWriter.reserve = lambda self, nbytes: None  # as if the disk filled up from elsewhere
 resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 sys.exit(main(["run", "base.toml", "--out", "limited.h5"]))
 """

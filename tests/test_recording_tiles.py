@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from nca_world.agents.errors import RecordingError
-from nca_world.sim import recorder as recorder_module
-from nca_world.sim.recorder import Recorder, frame_tile
+from nca_world.sim import recorder_layout
+from nca_world.sim.recorder import Recorder
+from nca_world.sim.recorder_layout import frame_tile
 from nca_world.sim.recording import open_recording
 from nca_world.sim.runner import fork, restore_at, run_scenario
 from nca_world.sim.scenario import load_scenario
@@ -122,7 +123,7 @@ def test_a_region_read_decompresses_only_the_tiles_it_touches(tmp_path):
 
 
 def test_forks_and_restores_of_a_tiled_recording_are_exact(scenario_dir, monkeypatch):
-    monkeypatch.setattr(recorder_module, "TILE", 16)  # the 48 x 64 test world in 3 x 4 tiles
+    monkeypatch.setattr(recorder_layout, "TILE", 16)  # the 48 x 64 test world in 3 x 4 tiles
     scenario = load_scenario(scenario_dir / "base.toml")
     summary = run_scenario(scenario, out=scenario_dir / "tiled.h5", progress=False)
     with open_recording(summary.recording) as recording:
