@@ -20,7 +20,8 @@ from nca_world.sim.picker import THUMB
 from nca_world.sim.recording import open_recording
 from nca_world.sim.runner import Run, build_world, fork, restore_at
 from nca_world.sim.scenario import load_scenario
-from nca_world.sim.viewer import LiveSource, ReplaySource, Viewer
+from nca_world.sim.viewer import Viewer
+from nca_world.sim.viewer_sources import LiveSource, ReplaySource
 from tests.test_add_species import late
 from tests.test_viewer import ZOOM, key, mouse
 from tests.test_world import grower

@@ -11,7 +11,8 @@ import pygame
 from nca_world.sim.recording import open_recording
 from nca_world.sim.render import WALL_COLOUR, render
 from nca_world.sim.runner import restore_at
-from nca_world.sim.viewer import BRUSH_MODES, ReplaySource
+from nca_world.sim.viewer_sources import ReplaySource
+from nca_world.sim.viewer_state import BRUSH_MODES
 from tests.test_viewer import key, live, mouse  # noqa: F401  (the fixture)
 
 

@@ -17,7 +17,8 @@ from nca_world.sim.recording import open_recording
 from nca_world.sim.render import Layers, crop, organism_colour
 from nca_world.sim.runner import Run, build_world, restore_at
 from nca_world.sim.scenario import load_scenario
-from nca_world.sim.viewer import LiveSource, Viewer
+from nca_world.sim.viewer import Viewer
+from nca_world.sim.viewer_sources import LiveSource
 
 ZOOM = 4
 

@@ -261,7 +261,9 @@ def viewer_rates(rules: dict[str, Rule], frames: int = 90) -> tuple[float, float
 
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
     from nca_world.sim.runner import Run
-    from nca_world.sim.viewer import SPEEDS, LiveSource, Viewer
+    from nca_world.sim.viewer import Viewer
+    from nca_world.sim.viewer_sources import LiveSource
+    from nca_world.sim.viewer_state import SPEEDS
 
     with tempfile.TemporaryDirectory() as folder:
         world = make_world("4 organisms, 2 species", rules)

@@ -140,7 +140,8 @@ def _run(args: argparse.Namespace) -> None:
 def _view(args: argparse.Namespace) -> None:
     from nca_world.sim.recording import open_recording
     from nca_world.sim.runner import Run, build_world
-    from nca_world.sim.viewer import HEADLESS_HINT, LiveSource, ReplaySource, Viewer, missing_display
+    from nca_world.sim.viewer import HEADLESS_HINT, Viewer, missing_display
+    from nca_world.sim.viewer_sources import LiveSource, ReplaySource
 
     problem = missing_display()
     if problem:
@@ -163,7 +164,7 @@ def _snapshot(args: argparse.Namespace) -> None:
     from nca_world.sim.recording import open_recording
     from nca_world.sim.runner import Run, build_world
     from nca_world.sim.snapshot import check_output, snapshot
-    from nca_world.sim.viewer import LiveSource, ReplaySource
+    from nca_world.sim.viewer_sources import LiveSource, ReplaySource
 
     try:
         steps = [int(s) for s in args.at.split(",")]

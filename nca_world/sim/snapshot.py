@@ -18,7 +18,7 @@ from nca_world.sim.render import render
 
 if TYPE_CHECKING:
     from nca_world.sim.runner import Run
-    from nca_world.sim.viewer import LiveSource, ReplaySource
+    from nca_world.sim.viewer_sources import LiveSource, ReplaySource
 
     Source = LiveSource | ReplaySource
 
