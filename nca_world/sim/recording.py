@@ -85,7 +85,7 @@ class Recording:
     def frame(self, index: int, region: tuple[int, int, int, int] | None = None) -> np.ndarray:
         """Frame `index` as float32 ``(H, W, len(channels))`` in [0, 1] units; with `region`
         ``(y0, y1, x0, x1)`` only rows ``y0:y1`` and columns ``x0:x1`` (in a big world's
-        recording, only the tiles they touch are read: `sim.recorder.frame_tile`)."""
+        recording, only the tiles they touch are read: `sim.recorder_layout.frame_tile`)."""
         if not 0 <= index < len(self):
             raise RecordingError(f"{self.path}: frame {index} out of range 0..{len(self) - 1}")
         y0, y1, x0, x1 = self._region(region)
