@@ -12,7 +12,7 @@ import pytest
 from nca_world.agents.errors import ScenarioError
 from nca_world.agents.modelfile import save_rule
 from nca_world.agents.spec import RuleSpec
-from nca_world.sim import sweep as sweep_module
+from nca_world.sim import sweep_ids
 from nca_world.sim.cli import main
 from nca_world.sim.study_measures import read_series
 from nca_world.sim.sweep import Sweep, SweepError, evaluate, run_in_process, run_sweep, summarise
@@ -79,22 +79,35 @@ def test_run_ids_change_with_everything_that_determines_a_result(sweep_file, sce
     assert set(ids(sweep_file)).isdisjoint(before)
     sweep_file.write_text(SWEEP)
     assert ids(sweep_file) == before
-    monkeypatch.setattr(sweep_module, "software_version", lambda: "99.0")
+    monkeypatch.setattr(sweep_ids, "software_version", lambda: "99.0")
     assert set(ids(sweep_file)).isdisjoint(before)
     monkeypatch.undo()
-    monkeypatch.setattr(sweep_module, "MEASURES_VERSION", 999)
+    monkeypatch.setattr(sweep_ids, "MEASURES_VERSION", 999)
     assert set(ids(sweep_file)).isdisjoint(before)
     monkeypatch.undo()
-    monkeypatch.setattr(sweep_module, "code_version", lambda: "edited")
+    monkeypatch.setattr(sweep_ids, "code_version", lambda: "edited")
     assert set(ids(sweep_file)).isdisjoint(before)
 
 
 def test_the_code_fingerprint_sees_code_not_comments():
     source = 'def f(x):\n    """Twice x."""\n    return 2 * x  # double\n'
     same = 'def f(x):\n    """Two times x, reworded."""\n\n    return 2*x\n'
-    assert sweep_module.code_fingerprint(source) == sweep_module.code_fingerprint(same)
-    assert sweep_module.code_fingerprint(source) != sweep_module.code_fingerprint(source.replace("2 *", "3 *"))
-    assert len(sweep_module.code_version()) == 64 and sweep_module.code_version() == sweep_module.code_version()
+    assert sweep_ids.code_fingerprint(source) == sweep_ids.code_fingerprint(same)
+    assert sweep_ids.code_fingerprint(source) != sweep_ids.code_fingerprint(source.replace("2 *", "3 *"))
+    assert len(sweep_ids.code_version()) == 64 and sweep_ids.code_version() == sweep_ids.code_version()
+
+
+def test_a_code_alias_keeps_the_earlier_fingerprint(monkeypatch):
+    """Code listed in `CODE_ALIASES` (a pure refactor) keeps the ids of the version it stands for."""
+    found = sweep_ids.modules_fingerprint(sweep_ids.RESULT_MODULES)
+    monkeypatch.setattr(sweep_ids, "CODE_ALIASES", {found: "earlier"})
+    sweep_ids.code_version.cache_clear()
+    try:
+        assert sweep_ids.code_version() == "earlier"
+    finally:
+        sweep_ids.code_version.cache_clear()
+    monkeypatch.undo()
+    assert sweep_ids.code_version() != "earlier"
 
 
 def test_a_rerun_skips_finished_runs_and_recomputes_after_a_change(sweep_file, tmp_path):

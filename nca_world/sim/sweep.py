@@ -32,22 +32,19 @@ A sweep file::
 Every run's scenario is built and validated before anything is submitted: a bad field, value or
 expression refuses the whole sweep with the sweep file, the field and the reason.
 
-A run's id hashes everything that determines its result: the resolved scenario text (seed and
-steps included), the content of its model files, the metrics and the version of their
-definitions, the nca-world version and a fingerprint of the code that computes results
-(`code_version`: comments and docstrings do not count). Runs go to a `distributed.Client`: a `LocalCluster` with
-one single-threaded worker per core by default, or an existing scheduler. Each finished run
-writes ``runs/<id>.json`` (and its per-step series, `sim.study_measures`), so a rerun skips it
-and an interrupted sweep keeps what finished; a changed setting gives new ids, so nothing stale
-is reused. ``results.csv`` holds one row per run, ``controls.csv`` one per distinct control,
-``series.h5`` every run's per-step series and ``sweep.json`` the sweep's axes and report defaults.
+A run's id hashes everything that determines its result (`sim.sweep_ids`). Runs go to a
+`distributed.Client`: a `LocalCluster` with one single-threaded worker per core by default, or an
+existing scheduler. Each finished run writes ``runs/<id>.json`` (and its per-step series,
+`sim.study_measures`), so a rerun skips it and an interrupted sweep keeps what finished; a changed
+setting gives new ids, so nothing stale is reused. ``results.csv`` holds one row per run,
+``controls.csv`` one per distinct control, ``series.h5`` every run's per-step series and
+``sweep.json`` the sweep's axes and report defaults.
 """
 
 from __future__ import annotations
 
 import ast
 import copy
-import functools
 import hashlib
 import itertools
 import json
@@ -55,7 +52,6 @@ import math
 import operator
 import os
 import traceback
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -66,20 +62,14 @@ from pydantic import Field, model_validator
 from nca_world.agents import library
 from nca_world.agents.config import Strict, load, read_toml
 from nca_world.agents.errors import ModelFileError, NcaWorldError, ScenarioError
-from nca_world.sim import study_measures
+from nca_world.sim import study_measures, sweep_ids
 
 METRICS = ("ideal_mse", "mean_shape_error", "max_shape_error", "min_iou", "alive_organisms", "total_cells",
            "max_displacement", "box_shift", "collapsed", "exploded", "contact_length", "seconds",
            *study_measures.MEASURES)
-MEASURES_VERSION = 4  # raise when the definition of a metric changes: every run is then recomputed
 CONNECT_TIMEOUT = 5  # seconds to reach a scheduler before the sweep is refused
 _OPERATORS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
               ast.FloorDiv: operator.floordiv, ast.USub: operator.neg}
-# the modules that compute a run's result: their code (not comments or docstrings) is part of every run id
-RESULT_MODULES = tuple(f"nca_world.{name}" for name in (
-    "agents.spec", "agents.firing", "agents.modelfile", "sim.simd", "sim.core", "sim.world", "sim.events",
-    "sim.scenario", "sim.runner", "sim.frames", "sim.chunks", "sim.metrics", "sim.recorder", "sim.recording",
-    "sim.alignment", "sim.analysis", "sim.study_measures", "sim.sweep"))
 
 
 def _model_entries(data: dict) -> list[tuple[str, str, str]]:
@@ -94,40 +84,6 @@ def _model_entries(data: dict) -> list[tuple[str, str, str]]:
 
 def _list(value: Any) -> list:
     return value if isinstance(value, list) else []
-
-
-@functools.cache
-def software_version() -> str:
-    """The installed nca-world version (part of every run id)."""
-    try:
-        return version("nca-world")
-    except PackageNotFoundError:
-        return "unknown"
-
-
-def code_fingerprint(source: str) -> str:
-    """A hash of Python source that ignores comments, docstrings and layout (its syntax tree)."""
-    tree = ast.parse(source)
-    for node in ast.walk(tree):
-        body = getattr(node, "body", None)
-        if isinstance(body, list) and body and isinstance(body[0], ast.Expr) \
-                and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
-            node.body = body[1:] or [ast.Pass()]  # type: ignore[attr-defined]
-    return hashlib.sha256(ast.dump(tree).encode()).hexdigest()
-
-
-@functools.cache
-def code_version() -> str:
-    """The fingerprint of every module in `RESULT_MODULES` (part of every run id): a change of the
-    code that computes results recomputes every run, an edited comment does not."""
-    from importlib.util import find_spec
-
-    parts = []
-    for name in RESULT_MODULES:
-        spec = find_spec(name)
-        origin = Path(spec.origin) if spec is not None and spec.origin else None
-        parts.append(f"{name}:{code_fingerprint(origin.read_text()) if origin and origin.is_file() else '-'}")
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
 class SweepError(NcaWorldError):
@@ -255,8 +211,6 @@ class Sweep:
             raise ScenarioError(f"{path}: scenario: the base scenario is invalid: {error}") from error
         self._base, _ = read_toml(self.scenario, ScenarioError)
         self._models: dict[Path, tuple[str, Any]] = {}
-        self._code = code_version()
-        self._software = software_version()
         self._paths: dict[Path, Path] = {}
         self._runs, self._controls = self._expand()
 
@@ -331,10 +285,7 @@ class Sweep:
             load_scenario_text(text, self.scenario, rules)  # validates the file first, then checks it with its rules
         except (ScenarioError, TypeError) as error:
             raise ScenarioError(f"{where}: {error}") from error
-        key = json.dumps({"kind": kind, "scenario": text, "models": digests, "metrics": sorted(self.file.metrics),
-                          "measures": MEASURES_VERSION, "software": self._software, "code": self._code,
-                          "parameters": parameters if kind == "run" else None}, sort_keys=True, default=str)
-        return {"id": hashlib.sha256(key.encode()).hexdigest()[:16], "seed": seed, "kind": kind,
+        return {"id": sweep_ids.run_id(kind, text, digests, self.file.metrics, parameters), "seed": seed, "kind": kind,
                 "parameters": parameters, "fields": fields,
                 "models": {name: [str(models[name]), digest] for name, digest in digests.items()}}
 
@@ -555,7 +506,8 @@ def collect(sweep: Sweep, out_dir: Path) -> pd.DataFrame:
     (out_dir / "sweep.json").write_text(json.dumps({
         "sweep": str(sweep.path), "grid": sweep.file.grid, "seeds": sweep.file.seeds, "labels": sweep.file.labels,
         "metrics": sweep.file.metrics, "controls": bool(sweep.file.control), "report": sweep.report_defaults(),
-        "software": software_version(), "measures_version": MEASURES_VERSION, "code": code_version()},
+        "software": sweep_ids.software_version(), "measures_version": sweep_ids.MEASURES_VERSION,
+        "code": sweep_ids.code_version()},
         default=str))
     return table
 

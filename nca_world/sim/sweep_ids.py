@@ -1,0 +1,89 @@
+"""Sweep run ids: what a run's id hashes (`run_id`), including the fingerprint of the code that
+computes results (`code_version`).
+
+A run's id hashes everything that determines its result: the resolved scenario text (seed and
+steps included), the content of its model files, the metrics and the version of their
+definitions (`MEASURES_VERSION`), the nca-world version and a fingerprint of the code that
+computes results (`code_version`: comments and docstrings do not count). A changed setting gives
+new ids, so nothing stale is reused.
+
+This module computes no result and is not one of the `RESULT_MODULES`: what it hashes changes the
+ids by itself, and its `CODE_ALIASES` must not change the fingerprints they name.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import hashlib
+import json
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+MEASURES_VERSION = 4  # raise when the definition of a metric changes: every run is then recomputed
+# the modules that compute a run's result: their code (not comments or docstrings) is part of every run id
+RESULT_MODULES = tuple(f"nca_world.{name}" for name in (
+    "agents.spec", "agents.firing", "agents.modelfile", "sim.simd", "sim.core", "sim.world", "sim.events",
+    "sim.scenario", "sim.runner", "sim.frames", "sim.chunks", "sim.metrics", "sim.recorder", "sim.recording",
+    "sim.alignment", "sim.analysis", "sim.study_measures", "sim.sweep"))
+# The fingerprint of code that computes exactly the results of an earlier version (a pure refactor:
+# code moved between modules, the tests unchanged), mapped to that version's, so that the runs
+# already computed keep their ids. An entry holds only while the code is exactly the one it names:
+# any later change of a result module gives a fingerprint of its own, and new ids.
+CODE_ALIASES = {
+    # 964d19d's run ids: its code with sim.recorder split and the run ids moved to sim.sweep_ids
+    "b98d4781e6256da5f7ab7b95bf6d3d350c0f28e95db48b1b4b20c79277c847f5":
+        "7cc481c9ed24c8a33211cb1c5f0163988ee25b808a7ca9ad11d849c02152dcd1",
+}
+
+
+@functools.cache
+def software_version() -> str:
+    """The installed nca-world version (part of every run id)."""
+    try:
+        return version("nca-world")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def code_fingerprint(source: str) -> str:
+    """A hash of Python source that ignores comments, docstrings and layout (its syntax tree)."""
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and body and isinstance(body[0], ast.Expr) \
+                and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
+            node.body = body[1:] or [ast.Pass()]  # type: ignore[attr-defined]
+    return hashlib.sha256(ast.dump(tree).encode()).hexdigest()
+
+
+def modules_fingerprint(modules: tuple[str, ...]) -> str:
+    """The fingerprint of the code of `modules` as installed (``-`` for one that is not a file)."""
+    from importlib.util import find_spec
+
+    parts = []
+    for name in modules:
+        spec = find_spec(name)
+        origin = Path(spec.origin) if spec is not None and spec.origin else None
+        parts.append(f"{name}:{code_fingerprint(origin.read_text()) if origin and origin.is_file() else '-'}")
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+@functools.cache
+def code_version() -> str:
+    """The fingerprint of every module in `RESULT_MODULES` (part of every run id), or the earlier
+    one it stands for (`CODE_ALIASES`): a change of the code that computes results recomputes
+    every run, an edited comment does not."""
+    found = modules_fingerprint(RESULT_MODULES)
+    return CODE_ALIASES.get(found, found)
+
+
+def run_id(kind: str, text: str, digests: dict[str, str], metrics: list[str], parameters: dict[str, Any]) -> str:
+    """The id of a run (`kind` ``"run"``) or of a control (``"control"``, whose parameters do not
+    count): its scenario `text`, its models' content `digests` by species, its `metrics`, and this
+    software's `MEASURES_VERSION`, version and `code_version`."""
+    key = json.dumps({"kind": kind, "scenario": text, "models": digests, "metrics": sorted(metrics),
+                      "measures": MEASURES_VERSION, "software": software_version(), "code": code_version(),
+                      "parameters": parameters if kind == "run" else None}, sort_keys=True, default=str)
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
