@@ -13,7 +13,7 @@ from nca_world.sim.analysis import analyze, contact_lengths
 from nca_world.sim.cli import main
 from nca_world.sim.events import record_of
 from nca_world.sim.recorder import Recorder
-from nca_world.sim.scenario import CutCircle, Spawn
+from nca_world.sim.scenario_events import CutCircle, Spawn
 from nca_world.sim.world import World
 
 SHAPE = np.zeros((9, 9, 4), np.float32)

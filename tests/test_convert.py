@@ -10,7 +10,8 @@ from nca_world.agents.spec import Rule, RuleSpec
 from nca_world.sim.cli import main
 from nca_world.sim.recording import open_recording
 from nca_world.sim.runner import fork
-from nca_world.sim.scenario import Convert, load_scenario
+from nca_world.sim.scenario import load_scenario
+from nca_world.sim.scenario_events import Convert
 from nca_world.sim.world import World
 from tests.test_world import grower
 

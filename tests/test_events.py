@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from nca_world.sim import events
-from nca_world.sim.scenario import EVENT_TYPES
+from nca_world.sim.scenario_events import EVENT_TYPES
 from nca_world.sim.world import World
 from tests.test_world import grower
 

@@ -11,7 +11,8 @@ from nca_world.sim.fission import large_parts, parts, splitting, torus_labels
 from nca_world.sim.lineage import lineage_table
 from nca_world.sim.recording import open_recording
 from nca_world.sim.runner import fork, restore_at
-from nca_world.sim.scenario import Split, load_scenario
+from nca_world.sim.scenario import load_scenario
+from nca_world.sim.scenario_events import Split
 from nca_world.sim.world import World
 from tests.test_world import grower
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from nca_world.sim.analysis import analyze, largest_component
-from nca_world.sim.scenario import CutCircle
+from nca_world.sim.scenario_events import CutCircle
 from tests.test_analysis import block_at, synthetic
 
 

@@ -142,7 +142,7 @@ def test_errors_never_dump_a_whole_table(scenario_dir):
 
 
 def test_python_users_may_omit_kind_and_pass_a_string_path(scenario_dir):
-    from nca_world.sim.scenario import CutCircle, Move
+    from nca_world.sim.scenario_events import CutCircle, Move
 
     cut = CutCircle(step=3, center=(4, 5), radius=2.0)
     assert cut.kind == "cut_circle" and Move(step=1, organism="a", by=(0, 1)).kind == "move"

@@ -23,7 +23,7 @@ def write_recording(path, owners, *, names=("a", "b"), target_size=3, spawn_step
     species' target is a ``target_size`` square of the same colour."""
     from nca_world.sim import events as event_ops
     from nca_world.sim.recorder import Recorder
-    from nca_world.sim.scenario import Spawn
+    from nca_world.sim.scenario_events import Spawn
     from nca_world.sim.world import World
     from tests.test_world import still
 

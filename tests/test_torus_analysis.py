@@ -10,7 +10,7 @@ from nca_world.agents.spec import Rule, RuleSpec
 from nca_world.sim.analysis import analyze, contact_lengths, largest_component
 from nca_world.sim.events import record_of
 from nca_world.sim.recorder import Recorder
-from nca_world.sim.scenario import CutCircle, Spawn
+from nca_world.sim.scenario_events import CutCircle, Spawn
 from nca_world.sim.world import World
 
 H, W = 40, 60  # height != width, so a swapped modulus shows

@@ -225,7 +225,7 @@ def test_rows_in_use_cover_every_non_zero_row():
 
 def test_world_methods_match_the_events_they_stand_for():
     from nca_world.sim.events import apply
-    from nca_world.sim.scenario import CutCircle, Move
+    from nca_world.sim.scenario_events import CutCircle, Move
 
     def grown() -> World:
         world = World(30, 40, species={"g": grower()}, seed=3)
@@ -248,7 +248,7 @@ def test_world_methods_match_the_events_they_stand_for():
 
 
 def test_python_events_need_no_timing_but_file_events_do():
-    from nca_world.sim.scenario import CutCircle
+    from nca_world.sim.scenario_events import CutCircle
 
     now = CutCircle(center=(1, 1), radius=2.0)
     assert now.step is None and not now.happens_at(0) and not now.happens_at(7)

@@ -199,7 +199,7 @@ def recording_costs(layout: str, rules: dict[str, Rule], steps: int = 300, repea
 
     from nca_world.sim.recorder import Recorder
     from nca_world.sim.recorder_settings import recorded_channels
-    from nca_world.sim.scenario import RecordSection
+    from nca_world.sim.scenario_sections import RecordSection
 
     settings = RecordSection()
 
@@ -246,7 +246,8 @@ def recording_costs(layout: str, rules: dict[str, Rule], steps: int = 300, repea
 def scenario_of(rules: dict[str, Rule], folder: Path):
     """A scenario object for a benchmark world (its models written to `folder`)."""
     from nca_world.agents.modelfile import save_rule
-    from nca_world.sim.scenario import Scenario, ScenarioFile
+    from nca_world.sim.scenario import Scenario
+    from nca_world.sim.scenario_file import ScenarioFile
 
     species = [{"name": name, "model": str(save_rule(rule, folder / f"{name}.h5"))} for name, rule in rules.items()]
     file = ScenarioFile.model_validate({"world": {"height": SIZE, "width": SIZE, "seed": 7}, "species": species,
@@ -284,7 +285,7 @@ def analysis_seconds(rules: dict[str, Rule], frames: int = 1000) -> float:
     from nca_world.sim.analysis import analyze
     from nca_world.sim.events import record_of
     from nca_world.sim.recorder import Recorder
-    from nca_world.sim.scenario import Spawn
+    from nca_world.sim.scenario_events import Spawn
 
     with tempfile.TemporaryDirectory() as folder:
         world = make_world("4 organisms, 2 species", rules)

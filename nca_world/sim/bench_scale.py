@@ -93,7 +93,7 @@ def step_seconds(world: World, steps: int, repeats: int, recorder=None) -> float
 def _recorder(world: World, path: Path):
     from nca_world.sim.recorder import Recorder
     from nca_world.sim.recorder_settings import recorded_channels
-    from nca_world.sim.scenario import RecordSection
+    from nca_world.sim.scenario_sections import RecordSection
 
     settings = RecordSection()
     return Recorder(path, world, scenario_text="", channels=recorded_channels(settings.channels, world),

@@ -15,8 +15,8 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from nca_world.agents.trainconfig import ModelConfig, TargetConfig, TrainConfig
-from nca_world.sim.scenario import (
-    EVENT_TYPES,
+from nca_world.sim.scenario_events import EVENT_TYPES
+from nca_world.sim.scenario_sections import (
     InteractionSection,
     OrganismSection,
     RecordSection,

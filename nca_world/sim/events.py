@@ -20,7 +20,7 @@ from nca_world.agents.errors import WorldError
 from nca_world.agents.spec import Rule
 from nca_world.sim.meeting import shape_mask
 from nca_world.sim.metrics import body_on_torus, minimum_image
-from nca_world.sim.scenario import (
+from nca_world.sim.scenario_events import (
     AddSpecies,
     AddWalls,
     Convert,

@@ -27,16 +27,10 @@ from nca_world.sim import world as world_module
 from nca_world.sim.recorder import Recorder
 from nca_world.sim.recorder_settings import channel_selection, recorded_channels, recording_memory
 from nca_world.sim.recording import Recording, open_recording
-from nca_world.sim.scenario import (
-    MAX_STEPS,
-    AddSpecies,
-    Scenario,
-    Spawn,
-    Split,
-    apply_override,
-    dump_toml,
-    load_scenario_text,
-)
+from nca_world.sim.scenario import Scenario, load_scenario_text
+from nca_world.sim.scenario_events import AddSpecies, Spawn, Split
+from nca_world.sim.scenario_sections import MAX_STEPS
+from nca_world.sim.scenario_toml import apply_override, dump_toml
 from nca_world.sim.threads import ThreadTuner, check_threads
 from nca_world.sim.world import World
 

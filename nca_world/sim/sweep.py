@@ -263,7 +263,8 @@ class Sweep:
 
     def _job(self, kind: str, parameters: dict[str, Any], seed: int, fields: dict[str, Any]) -> dict[str, Any]:
         """One run's fields, validated into a scenario, and its id."""
-        from nca_world.sim.scenario import dump_toml, load_scenario_text, set_field
+        from nca_world.sim.scenario import load_scenario_text
+        from nca_world.sim.scenario_toml import dump_toml, set_field
 
         fields = {**fields, "world.seed": seed}
         if self.file.steps is not None:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from nca_world.agents.errors import NcaWorldError
 from nca_world.sim import picker_panel
 from nca_world.sim.picker import Picker
-from nca_world.sim.scenario import AddWalls, CutCircle, Move, RemoveWalls, Spawn
+from nca_world.sim.scenario_events import AddWalls, CutCircle, Move, RemoveWalls, Spawn
 from nca_world.sim.viewer_draw import STATUS_HEIGHT
 from nca_world.sim.viewer_sources import LiveSource, ReplaySource
 from nca_world.sim.viewer_state import BRUSH_MODES, IDENTITY_CHOICES, SPEEDS

@@ -19,7 +19,7 @@ from nca_world.sim.recorder_settings import recorded_channels
 from nca_world.sim.recording import Recording
 from nca_world.sim.render import Layers, crop, layers_from_frame
 from nca_world.sim.runner import Run
-from nca_world.sim.scenario import AddSpecies
+from nca_world.sim.scenario_events import AddSpecies
 
 
 class LiveSource:

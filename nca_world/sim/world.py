@@ -402,14 +402,14 @@ class World:
 
     def cut(self, center: Sequence[int], radius: float, organism: str | None = None) -> int:
         """Kill every cell of a disc (only `organism`'s, if given); returns the cells killed."""
-        from nca_world.sim.scenario import CutCircle
+        from nca_world.sim.scenario_events import CutCircle
 
         return self.apply(CutCircle(center=tuple(center), radius=radius, organism=organism))["killed"]
 
     def move(self, organism: str, by: Sequence[int] | None = None, to: Sequence[int] | None = None) -> int:
         """Translate an organism's cells by ``(dy, dx)`` or so its centroid lands at `to`; returns
         the cells moved."""
-        from nca_world.sim.scenario import Move
+        from nca_world.sim.scenario_events import Move
 
         return self.apply(Move(organism=organism, by=None if by is None else tuple(by),
                                to=None if to is None else tuple(to)))["moved"]
