@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from nca_world.sim.analysis import analyze
-from nca_world.sim.sweep import summarise
+from nca_world.sim.sweep_summary import summarise
 from tests.test_study_measures import blob, write_recording
 
 

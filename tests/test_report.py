@@ -7,7 +7,8 @@ import pytest
 
 from nca_world.sim.cli import main
 from nca_world.sim.report import ReportError, write_report
-from nca_world.sim.sweep import Sweep, run_in_process
+from nca_world.sim.sweep import Sweep
+from nca_world.sim.sweep_run import run_in_process
 
 
 @pytest.fixture

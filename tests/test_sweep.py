@@ -15,7 +15,10 @@ from nca_world.agents.spec import RuleSpec
 from nca_world.sim import sweep_ids
 from nca_world.sim.cli import main
 from nca_world.sim.study_measures import read_series
-from nca_world.sim.sweep import Sweep, SweepError, evaluate, run_in_process, run_sweep, summarise
+from nca_world.sim.sweep import Sweep
+from nca_world.sim.sweep_file import evaluate
+from nca_world.sim.sweep_run import SweepError, run_in_process, run_sweep
+from nca_world.sim.sweep_summary import summarise
 from tests.conftest import lively_rule
 
 SWEEP = """

@@ -48,10 +48,10 @@ DEFAULT_TESTS = {
                                  "tests/test_known_metrics.py"],
     "nca_world/sim/analysis.py": ["tests/test_analysis.py", "tests/test_torus_analysis.py",
                                   "tests/test_known_analysis.py"],
-    # the run summaries (`summarise`; mutate them with --lines)
-    "nca_world/sim/sweep.py": ["tests/test_sweep.py::test_every_summary_measure_on_a_synthetic_recording",
-                               "tests/test_sweep.py::test_exploded_and_contact_on_a_synthetic_recording",
-                               "tests/test_known_sweep_summaries.py"],
+    # the run summaries (`summarise`)
+    "nca_world/sim/sweep_summary.py": ["tests/test_sweep.py::test_every_summary_measure_on_a_synthetic_recording",
+                                       "tests/test_sweep.py::test_exploded_and_contact_on_a_synthetic_recording",
+                                       "tests/test_known_sweep_summaries.py"],
     "nca_world/sim/stats.py": ["tests/test_stats.py", "tests/test_report.py"],
     "nca_world/sim/study_measures.py": ["tests/test_study_measures.py", "tests/test_known_study_measures.py"],
     "nca_world/sim/stability.py": ["tests/test_stability.py"],

@@ -211,7 +211,8 @@ def _analyze(args: argparse.Namespace) -> None:
 
 
 def _sweep(args: argparse.Namespace) -> None:
-    from nca_world.sim.sweep import Sweep, collect, run_sweep
+    from nca_world.sim.sweep import Sweep
+    from nca_world.sim.sweep_run import collect, run_sweep
 
     sweep = Sweep(args.sweep)
     out = args.out or Path("sweeps") / args.sweep.stem

@@ -25,7 +25,7 @@ from nca_world.sim.scenario_sections import (
     WallShape,
     WorldSection,
 )
-from nca_world.sim.sweep import ReportDefaults, SweepFile
+from nca_world.sim.sweep_file import ReportDefaults, SweepFile
 
 OUT = Path(__file__).resolve().parents[2] / "docs" / "config-reference.md"
 

@@ -1,75 +1,24 @@
-"""Sweeps: many runs of one scenario over a parameter grid and replicate seeds, on Dask.
-
-A sweep file::
-
-    scenario = "identity-pair.toml"        # the base scenario, relative to this file
-    seeds = [1, 2, 3]                      # replicate world seeds
-    steps = 1000                           # optional: instead of the scenario's
-    keep_recordings = false
-    metrics = ["ideal_mse", "mean_shape_error", ...]   # optional: the columns to keep
-
-    [grid]                                 # every combination of these values is one run per seed
-    "species.0.model" = ["gecko-A", "gecko-C"]
-    delay = [0, 50]                        # a bare name is a parameter for [derived]
-    distance = [6, 12]
-
-    [derived]                              # fields computed from parameters (+ - * /, lists, pair[0])
-    "organisms.1.spawn_step" = "delay"
-    "organisms.1.position" = "[48, 66 + distance]"
-
-    [control]                              # optional: each run's control, the same run with these
-    "organisms.1.position" = "[48, 130]"   # fields changed (e.g. the organisms far apart): expressions
-                                           # like [derived], or plain values
-
-    [labels]                               # optional short names for long values in the table
-    "gecko-A" = "A"
-
-    [report]                               # optional defaults of `nca-world report`
-    compare = "species.0.model"
-    by = "distance"
-    measure = "ideal_mse_range"
+"""A loaded sweep (`Sweep`): the grid of its sweep file (`sim.sweep_file`) expanded into runs and
+their controls, each with its seed, its scenario fields and its id (`sim.sweep_ids`).
 
 Every run's scenario is built and validated before anything is submitted: a bad field, value or
-expression refuses the whole sweep with the sweep file, the field and the reason.
-
-A run's id hashes everything that determines its result (`sim.sweep_ids`). Runs go to a
-`distributed.Client`: a `LocalCluster` with one single-threaded worker per core by default, or an
-existing scheduler. Each finished run writes ``runs/<id>.json`` (and its per-step series,
-`sim.study_measures`), so a rerun skips it and an interrupted sweep keeps what finished; a changed
-setting gives new ids, so nothing stale is reused. ``results.csv`` holds one row per run,
-``controls.csv`` one per distinct control, ``series.h5`` every run's per-step series and
-``sweep.json`` the sweep's axes and report defaults.
+expression refuses the whole sweep with the sweep file, the field and the reason. `sim.sweep_run`
+runs the sweep.
 """
 
 from __future__ import annotations
 
-import ast
 import copy
 import hashlib
 import itertools
-import json
-import math
-import operator
-import os
-import traceback
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
-from pydantic import Field, model_validator
-
 from nca_world.agents import library
-from nca_world.agents.config import Strict, load, read_toml
-from nca_world.agents.errors import ModelFileError, NcaWorldError, ScenarioError
-from nca_world.sim import study_measures, sweep_ids
-
-METRICS = ("ideal_mse", "mean_shape_error", "max_shape_error", "min_iou", "alive_organisms", "total_cells",
-           "max_displacement", "box_shift", "collapsed", "exploded", "contact_length", "seconds",
-           *study_measures.MEASURES)
-CONNECT_TIMEOUT = 5  # seconds to reach a scheduler before the sweep is refused
-_OPERATORS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
-              ast.FloorDiv: operator.floordiv, ast.USub: operator.neg}
+from nca_world.agents.config import load, read_toml
+from nca_world.agents.errors import ModelFileError, ScenarioError
+from nca_world.sim import sweep_ids
+from nca_world.sim.sweep_file import SweepFile, check_finite, evaluate
 
 
 def _model_entries(data: dict) -> list[tuple[str, str, str]]:
@@ -84,110 +33,6 @@ def _model_entries(data: dict) -> list[tuple[str, str, str]]:
 
 def _list(value: Any) -> list:
     return value if isinstance(value, list) else []
-
-
-class SweepError(NcaWorldError):
-    """A sweep cannot start: bad options (workers, scheduler) or an unreachable cluster."""
-
-
-class ReportDefaults(Strict):
-    """The default axes and measure of `nca-world report` for this sweep."""
-
-    compare: str | None = None
-    by: str | None = None
-    measure: str | None = None
-
-
-class SweepFile(Strict):
-    """A sweep file (see the module docstring)."""
-
-    scenario: Path
-    seeds: list[int] = Field(min_length=1)
-    steps: int | None = Field(None, ge=0, le=10_000_000)
-    keep_recordings: bool = False
-    metrics: list[str] = Field(default_factory=lambda: list(METRICS))
-    grid: dict[str, list[Any]] = Field(default_factory=dict)
-    derived: dict[str, str] = Field(default_factory=dict)
-    control: dict[str, str | int | float | list[Any]] = Field(default_factory=dict)
-    labels: dict[str, str] = Field(default_factory=dict)
-    report: ReportDefaults = Field(default_factory=ReportDefaults)
-
-    @model_validator(mode="after")
-    def _checks(self) -> SweepFile:
-        for seed in self.seeds:
-            if not 0 <= seed < 2**63:
-                raise ValueError(f"seeds: expected integers in [0, 2**63), got {seed}")
-        if len(set(self.seeds)) != len(self.seeds):
-            raise ValueError(f"seeds: expected each seed once, got {self.seeds}")
-        for axis, values in self.grid.items():
-            if not values:
-                raise ValueError(f"grid.{axis}: expected at least one value, got an empty list")
-            for value in values:
-                _check_finite(value, f"grid.{axis}")
-        unknown = sorted(set(self.metrics) - set(METRICS))
-        if unknown:
-            raise ValueError(f"metrics: unknown {unknown}; expected some of {list(METRICS)}")
-        names = {axis for axis in self.grid if "." not in axis}
-        for table, expressions in (("derived", self.derived), ("control", self.control)):
-            for field, expression in expressions.items():
-                if not isinstance(expression, str):  # a control may also be a plain value
-                    _check_finite(expression, f"{table}.{field}")
-                    continue
-                for name in _names(expression, f"{table}.{field}"):
-                    if name not in names:
-                        raise ValueError(f"{table}.{field}: {name!r} is not a grid parameter (have {sorted(names)})")
-        for key in ("compare", "by"):
-            axis = getattr(self.report, key)
-            if axis is not None and axis not in self.grid:
-                raise ValueError(f"report.{key}: expected a grid axis ({sorted(self.grid)}), got {axis!r}")
-        if self.report.measure is not None and self.report.measure not in self.metrics:
-            raise ValueError(f"report.measure: expected one of the metrics ({self.metrics}), "
-                             f"got {self.report.measure!r}")
-        return self
-
-
-def _check_finite(value: Any, field: str) -> None:
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ValueError(f"{field}: expected finite numbers, got {value}")
-    if isinstance(value, list):
-        for item in value:
-            _check_finite(item, field)
-
-
-def _names(expression: str, field: str) -> set[str]:
-    try:
-        tree = ast.parse(expression, mode="eval")
-    except SyntaxError as error:
-        raise ValueError(f"{field}: not an expression: {expression!r}") from error
-    return {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
-
-
-def evaluate(expression: str, parameters: dict[str, Any]) -> Any:
-    """A `[derived]` expression: numbers, parameter names, + - * / //, unary minus, lists and
-    items of list-valued parameters (``offsets[1]``)."""
-
-    def walk(node: ast.AST) -> Any:
-        if isinstance(node, ast.Expression):
-            return walk(node.body)
-        if isinstance(node, ast.Constant) and isinstance(node.value, int | float) and not isinstance(node.value, bool):
-            return node.value
-        if isinstance(node, ast.Name):
-            return parameters[node.id]
-        if isinstance(node, ast.List | ast.Tuple):
-            return [walk(item) for item in node.elts]
-        if isinstance(node, ast.BinOp) and type(node.op) in _OPERATORS:
-            return _OPERATORS[type(node.op)](walk(node.left), walk(node.right))
-        if isinstance(node, ast.UnaryOp) and type(node.op) in _OPERATORS:
-            return _OPERATORS[type(node.op)](walk(node.operand))
-        if isinstance(node, ast.Subscript):  # an item of a list-valued parameter: pair[0]
-            sequence, index = walk(node.value), walk(node.slice)
-            if not isinstance(sequence, list) or not isinstance(index, int) or not -len(sequence) <= index < len(
-                    sequence):
-                raise ValueError(f"index {index!r} does not pick an item of {sequence!r}")
-            return sequence[index]
-        raise ValueError(f"not allowed in a derived field: {ast.dump(node)}")
-
-    return walk(ast.parse(expression, mode="eval"))
 
 
 class Sweep:
@@ -253,7 +98,7 @@ class Sweep:
         for field, expression in expressions.items():
             try:
                 value = evaluate(expression, parameters) if isinstance(expression, str) else expression
-                _check_finite(value, f"{table}.{field}")
+                check_finite(value, f"{table}.{field}")
             except (ArithmeticError, TypeError, ValueError) as error:
                 reason = "division by zero" if isinstance(error, ZeroDivisionError) else str(error)
                 raise ScenarioError(f"{self.path}: {table}.{field}: {reason} (expression {expression!r} "
@@ -333,199 +178,3 @@ class Sweep:
 
 def _describe(parameters: dict[str, Any]) -> str:
     return ", ".join(f"{k} = {v!r}" for k, v in parameters.items()) or "no parameters"
-
-
-def run_one(scenario_path: str, run: dict[str, Any], out_dir: str, keep: bool, metrics: list[str]) -> dict[str, Any]:
-    """One run (on a worker): the scenario with the run's fields, then its metrics and per-step
-    series. Never raises: a failure becomes a row with the error."""
-    import time
-
-    import numba
-
-    from nca_world.sim.analysis import analyze
-    from nca_world.sim.recording import open_recording
-    from nca_world.sim.runner import run_scenario
-    from nca_world.sim.scenario import load_scenario
-
-    threads = numba.get_num_threads()
-    numba.set_num_threads(1)  # one single-threaded worker per core
-    runs = Path(out_dir) / "runs"
-    recording = runs / f"{run['id']}.h5"
-    row: dict[str, Any] = {"id": run["id"], "seed": run["seed"], "error": ""}
-    if run["kind"] == "run":
-        row.update({**run["parameters"], "control": run.get("control")})
-    start = time.perf_counter()
-    try:
-        for name, (model, digest) in run.get("models", {}).items():
-            if hashlib.sha256(Path(model).read_bytes()).hexdigest() != digest:
-                raise ScenarioError(f"species {name}: model file {model} changed after the sweep was loaded "
-                                    "(its id would not match its result); rerun the sweep")
-        scenario = load_scenario(Path(scenario_path), fields=run["fields"])
-        run_scenario(scenario, out=recording, progress=False, overwrite="any")  # the sweep's own file, by run id
-        with open_recording(recording) as opened:
-            analysis = analyze(opened)
-            series = study_measures.series_of(analysis, opened)
-        summary = {**summarise(analysis), **study_measures.run_measures(series)}
-        row.update({k: v for k, v in summary.items() if _kept(k, metrics)})
-        study_measures.write_run_series(series, runs / f"{run['id']}.series.h5")
-        row["seconds"] = round(time.perf_counter() - start, 3) if "seconds" in metrics else None
-    except Exception as error:
-        row["error"] = f"{type(error).__name__}: {error}"
-        row["traceback"] = traceback.format_exc(limit=3)
-    finally:
-        numba.set_num_threads(threads)
-        if not keep:
-            recording.unlink(missing_ok=True)
-    row = {k: v for k, v in row.items() if v is not None}
-    (runs / f"{run['id']}.json").write_text(json.dumps(row, default=_plain))
-    return row
-
-
-def _kept(column: str, metrics: list[str]) -> bool:
-    """A summary column is kept if its metric is: ``breakdown_step_first`` belongs to ``breakdown_step``
-    (the longest per-organism measure its name starts with)."""
-    owners = [m for m in study_measures.PER_ORGANISM if column.startswith(f"{m}_")]
-    return column in metrics or (bool(owners) and max(owners, key=len) in metrics)
-
-
-def _plain(value: Any) -> Any:
-    return value.item() if isinstance(value, np.generic) else str(value)
-
-
-def summarise(analysis) -> dict[str, Any]:
-    """The run-level metrics of one analysed recording at its last frame.
-
-    ``max_displacement`` is the largest straight-line distance any organism's centroid moved
-    between its first and last frame alive (the shortest way on a torus); ``displacement_<name>``
-    is that distance per organism.
-    ``box_shift`` sums the shifts of the global bounding box over the run, and ``exploded`` is
-    whether any organism exploded at any frame (`sim.analysis`'s 3x limit); ``collapsed`` is at
-    the last frame. The shape errors are over living organisms only (a dead one has none), while
-    ``min_iou`` counts a dead organism as 0: see `sim.study_measures` for breakdown classes.
-    """
-    table = analysis.organisms
-    last = table[table.step == table.step.max()]
-    out: dict[str, Any] = {
-        "ideal_mse": float(analysis.paper.ideal_mse.iloc[-1]),
-        "mean_shape_error": float(last.shape_error.mean()),
-        "max_shape_error": float(last.shape_error.max()),
-        "min_iou": float(last.iou.min()),
-        "alive_organisms": int((last.alive > 0).sum()),
-        "total_cells": int(last.alive.sum()),
-        "box_shift": float(np.nansum(analysis.paper.box_shift)),
-        "collapsed": bool(last.collapsed.any()),
-        "exploded": bool(table.exploded.any()),
-        "contact_length": int(analysis.contacts[analysis.contacts.step == table.step.max()].contact_length.sum()),
-    }
-    from nca_world.sim.analysis import displacement as analysis_displacement
-
-    displacement = []
-    for k, track in table.groupby("organism"):
-        if track.track_y.notna().sum() > 1:
-            moved = analysis_displacement(track)  # along the continuous track: right across a torus's edges
-            displacement.append(moved)
-            out[f"displacement_{analysis.names[int(k)]}"] = moved
-    out["max_displacement"] = max(displacement, default=0.0)
-    return out
-
-
-def check_options(sweep: Sweep, scheduler: str | None, workers: int | None) -> None:
-    """Refuse bad `--workers` and malformed `--scheduler` addresses before anything starts."""
-    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
-        raise SweepError(f"{sweep.path}: --workers: expected a positive number of local workers, got {workers!r}")
-    if scheduler is not None:
-        from distributed.comm.addressing import parse_address, parse_host_port
-
-        try:
-            protocol, location = parse_address(scheduler)
-            if protocol in ("tcp", "tls", "ws", "wss", "ucx"):
-                host, port = parse_host_port(location)
-                if not host or not 0 < int(port) < 65536:
-                    raise ValueError(f"expected a host and a port in 1..65535, got {location!r}")
-        except (ValueError, TypeError) as error:
-            raise SweepError(f"{sweep.path}: --scheduler: expected an address like tcp://HOST:8786, got "
-                             f"{scheduler!r} ({error})") from error
-
-
-def connect(sweep: Sweep, scheduler: str | None, workers: int | None):
-    """A `distributed.Client`: to the scheduler (refused within `CONNECT_TIMEOUT` s if unreachable),
-    or to a new `LocalCluster`; returns ``(client, cluster or None)``."""
-    from distributed import Client, LocalCluster
-
-    if scheduler is None:
-        cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1,
-                               processes=True, dashboard_address=None)
-        return Client(cluster), cluster
-    try:
-        return Client(scheduler, timeout=CONNECT_TIMEOUT), None
-    except (OSError, TimeoutError) as error:
-        raise SweepError(f"{sweep.path}: --scheduler: cannot reach {scheduler} within {CONNECT_TIMEOUT} s "
-                         f"({error})") from error
-
-
-def run_sweep(sweep: Sweep, out_dir: Path, *, scheduler: str | None = None, workers: int | None = None,
-              progress: bool = True) -> pd.DataFrame:
-    """Every run (and control) not finished yet, on Dask; returns (and writes) the results table."""
-    from distributed import as_completed
-    from tqdm import tqdm
-
-    check_options(sweep, scheduler, workers)
-    (out_dir / "runs").mkdir(parents=True, exist_ok=True)
-    jobs = sweep.jobs()
-    todo = [r for r in jobs if not (out_dir / "runs" / f"{r['id']}.json").exists()]
-    arguments = (str(sweep.scenario.resolve()), str(out_dir.resolve()), sweep.file.keep_recordings,
-                 sweep.file.metrics)
-    if todo:
-        client, cluster = connect(sweep, scheduler, workers)
-        try:
-            futures = [client.submit(run_one, arguments[0], job, *arguments[1:], key=f"run-{job['id']}", pure=False)
-                       for job in todo]
-            with tqdm(total=len(jobs), initial=len(jobs) - len(todo), disable=not progress, unit="run") as bar:
-                for _ in as_completed(futures):
-                    bar.update(1)
-        finally:
-            client.close()
-            if cluster is not None:
-                cluster.close()
-    return collect(sweep, out_dir)
-
-
-def collect(sweep: Sweep, out_dir: Path) -> pd.DataFrame:
-    """The results table of the finished runs, in grid order, written to ``results.csv``; also
-    ``controls.csv``, ``series.h5`` and ``sweep.json``. With controls, each run's relative
-    measures (``<measure>_vs_control``: run minus its control) are added."""
-    table = _rows(sweep.runs(), out_dir)
-    for column, values in sweep.file.grid.items():
-        if column in table and any(isinstance(v, str) for v in values):
-            table[column] = table[column].map(lambda v: sweep.file.labels.get(v, v))
-    if sweep.file.control:
-        controls = _rows(sweep.controls(), out_dir)
-        table = study_measures.relative_to_controls(table, controls)
-        controls.to_csv(out_dir / "controls.csv", index=False)
-    table.to_csv(out_dir / "results.csv", index=False)
-    study_measures.merge_series(out_dir / "runs", [job["id"] for job in sweep.jobs()], out_dir / "series.h5")
-    (out_dir / "sweep.json").write_text(json.dumps({
-        "sweep": str(sweep.path), "grid": sweep.file.grid, "seeds": sweep.file.seeds, "labels": sweep.file.labels,
-        "metrics": sweep.file.metrics, "controls": bool(sweep.file.control), "report": sweep.report_defaults(),
-        "software": sweep_ids.software_version(), "measures_version": sweep_ids.MEASURES_VERSION,
-        "code": sweep_ids.code_version()},
-        default=str))
-    return table
-
-
-def _rows(jobs: list[dict[str, Any]], out_dir: Path) -> pd.DataFrame:
-    rows = []
-    for job in jobs:
-        path = out_dir / "runs" / f"{job['id']}.json"
-        if path.exists():
-            rows.append(json.loads(path.read_text()))
-    return pd.DataFrame(rows)
-
-
-def run_in_process(sweep: Sweep, out_dir: Path) -> pd.DataFrame:
-    """The same runs one by one in this process (no Dask): the reference for the sweep tests."""
-    (out_dir / "runs").mkdir(parents=True, exist_ok=True)
-    for job in sweep.jobs():
-        run_one(str(sweep.scenario.resolve()), job, str(out_dir.resolve()), sweep.file.keep_recordings,
-                sweep.file.metrics)
-    return collect(sweep, out_dir)
