@@ -26,15 +26,17 @@ MEASURES_VERSION = 4  # raise when the definition of a metric changes: every run
 RESULT_MODULES = tuple(f"nca_world.{name}" for name in (
     "agents.spec", "agents.firing", "agents.modelfile", "sim.simd", "sim.core", "sim.world", "sim.events",
     "sim.scenario", "sim.scenario_sections", "sim.scenario_events", "sim.scenario_file", "sim.scenario_toml",
-    "sim.runner", "sim.frames", "sim.chunks", "sim.metrics", "sim.recorder", "sim.recording", "sim.alignment",
-    "sim.analysis", "sim.study_measures", "sim.sweep_file", "sim.sweep", "sim.sweep_run", "sim.sweep_summary"))
+    "sim.runner", "sim.frames", "sim.chunks", "sim.metrics", "sim.recorder", "sim.recorder_settings",
+    "sim.recorder_output", "sim.recorder_layout", "sim.recorder_datasets", "sim.recorder_frames",
+    "sim.recorder_keyframes", "sim.recording", "sim.alignment", "sim.analysis", "sim.study_measures",
+    "sim.sweep_file", "sim.sweep", "sim.sweep_run", "sim.sweep_summary"))
 # The fingerprint of code that computes exactly the results of an earlier version (a pure refactor:
 # code moved between modules, the tests unchanged), mapped to that version's, so that the runs
 # already computed keep their ids. An entry holds only while the code is exactly the one it names:
 # any later change of a result module gives a fingerprint of its own, and new ids.
 CODE_ALIASES = {
     # 964d19d's run ids: its code with sim.recorder, sim.scenario and sim.sweep split
-    "98b440999a9653cf9f4e0629d3c76857ae6c7d644c2a66e65e09c3a354d47987":
+    "e3343285bb1cd675c7cd2dee2571c8f3dad5f2361aa96aaf8bba0633436c2570":
         "7cc481c9ed24c8a33211cb1c5f0163988ee25b808a7ca9ad11d849c02152dcd1",
 }
 
