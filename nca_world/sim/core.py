@@ -411,6 +411,13 @@ def _fire_masks(rule, species_of, fire_threshold, key, y, x0, width, n_species, 
     """
     lanes = min(LANES, width - x0)
     fired = 0
+    ruled = False  # a chunk where no cell has a rule (outside a body) fires nowhere: no hashing
+    for i in range(lanes):
+        ruled |= rule[y, x0 + i] > 0
+    if not ruled:
+        for s in range(n_species):
+            masks[row, j, s] = 0
+        return 0
     if n_species == 1:
         threshold = fire_threshold[0]
         for i in range(lanes):
