@@ -1,9 +1,12 @@
 """Sweeps on a real Dask LocalCluster: ids that change with every setting, refusals up front,
 summaries with known answers, controls and the per-step series file."""
 
+import ast
+import importlib.util
 import json
 import re
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -98,19 +101,6 @@ def test_the_code_fingerprint_sees_code_not_comments():
     assert sweep_ids.code_fingerprint(source) == sweep_ids.code_fingerprint(same)
     assert sweep_ids.code_fingerprint(source) != sweep_ids.code_fingerprint(source.replace("2 *", "3 *"))
     assert len(sweep_ids.code_version()) == 64 and sweep_ids.code_version() == sweep_ids.code_version()
-
-
-def test_a_code_alias_keeps_the_earlier_fingerprint(monkeypatch):
-    """Code listed in `CODE_ALIASES` (a pure refactor) keeps the ids of the version it stands for."""
-    found = sweep_ids.modules_fingerprint(sweep_ids.RESULT_MODULES)
-    monkeypatch.setattr(sweep_ids, "CODE_ALIASES", {found: "earlier"})
-    sweep_ids.code_version.cache_clear()
-    try:
-        assert sweep_ids.code_version() == "earlier"
-    finally:
-        sweep_ids.code_version.cache_clear()
-    monkeypatch.undo()
-    assert sweep_ids.code_version() != "earlier"
 
 
 def test_a_rerun_skips_finished_runs_and_recomputes_after_a_change(sweep_file, tmp_path):
@@ -341,3 +331,38 @@ def test_a_large_sweep_with_its_last_run_bad_is_refused_within_10_s(sweep_file, 
     error = capsys.readouterr().err
     assert "shift = 48, seed = 1: " in error and "expected inside the 48x64 grid, got [16, 64]" in error
     assert not (tmp_path / "out").exists()
+
+
+def _imported_modules(module: str) -> set[str]:
+    """The nca_world modules `module` imports anywhere in its code (inside functions too)."""
+    spec = importlib.util.find_spec(module)
+    found = set()
+    for node in ast.walk(ast.parse(Path(spec.origin).read_text())):
+        names = []
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("nca_world"):
+            names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+        elif isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names if alias.name.startswith("nca_world")]
+        found |= {name for name in names if (found_spec := _spec(name)) is not None
+                  and not found_spec.origin.endswith("__init__.py")}
+    return found
+
+
+def _spec(name: str):
+    try:
+        return importlib.util.find_spec(name)
+    except ModuleNotFoundError:  # `package.function`, not a module
+        return None
+
+
+def test_every_module_the_result_code_imports_is_part_of_the_run_id():
+    """A module that computes results but is missing from `RESULT_MODULES` would let a sweep reuse
+    runs computed by other code (fission, meeting and part_count once were)."""
+    listed = set(sweep_ids.RESULT_MODULES) | set(sweep_ids.NOT_RESULTS)
+    reached, todo = set(), list(sweep_ids.RESULT_MODULES)
+    while todo:
+        for name in _imported_modules(todo.pop()) - reached:
+            reached.add(name)
+            todo.append(name)
+    assert reached - listed == set()
+    assert all(_spec(name) is not None for name in listed)  # no stale names

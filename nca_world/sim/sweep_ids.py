@@ -8,7 +8,7 @@ computes results (`code_version`: comments and docstrings do not count). A chang
 new ids, so nothing stale is reused.
 
 This module computes no result and is not one of the `RESULT_MODULES`: what it hashes changes the
-ids by itself, and its `CODE_ALIASES` must not change the fingerprints they name.
+ids by itself.
 """
 
 from __future__ import annotations
@@ -23,22 +23,19 @@ from typing import Any
 
 MEASURES_VERSION = 4  # raise when the definition of a metric changes: every run is then recomputed
 # the modules that compute a run's result: their code (not comments or docstrings) is part of every run id
+# (tests/test_sweep.py checks that every nca_world module they import is listed, or in NOT_RESULTS)
 RESULT_MODULES = tuple(f"nca_world.{name}" for name in (
     "agents.spec", "agents.firing", "agents.modelfile", "sim.simd", "sim.core", "sim.world", "sim.events",
+    "sim.meeting", "sim.fission", "sim.part_count", "sim.lineage", "sim.added_models", "sim.render", "agents.config",
     "sim.scenario", "sim.scenario_sections", "sim.scenario_events", "sim.scenario_file", "sim.scenario_toml",
     "sim.runner", "sim.frames", "sim.chunks", "sim.metrics", "sim.recorder", "sim.recorder_settings",
     "sim.recorder_output", "sim.recorder_layout", "sim.recorder_datasets", "sim.recorder_frames",
     "sim.recorder_keyframes", "sim.recording", "sim.alignment", "sim.analysis", "sim.study_measures",
     "sim.sweep_file", "sim.sweep", "sim.sweep_run", "sim.sweep_summary"))
-# The fingerprint of code that computes exactly the results of an earlier version (a pure refactor:
-# code moved between modules, the tests unchanged), mapped to that version's, so that the runs
-# already computed keep their ids. An entry holds only while the code is exactly the one it names:
-# any later change of a result module gives a fingerprint of its own, and new ids.
-CODE_ALIASES = {
-    # 964d19d's run ids: its code with sim.recorder, sim.scenario and sim.sweep split
-    "e3343285bb1cd675c7cd2dee2571c8f3dad5f2361aa96aaf8bba0633436c2570":
-        "7cc481c9ed24c8a33211cb1c5f0163988ee25b808a7ca9ad11d849c02152dcd1",
-}
+
+# what the result modules import that cannot change a result: error types, finding a model file by
+# name (its content is hashed by itself), the thread count (results never depend on it), this module
+NOT_RESULTS = tuple(f"nca_world.{name}" for name in ("agents.errors", "agents.library", "sim.threads", "sim.sweep_ids"))
 
 
 @functools.cache
@@ -75,11 +72,9 @@ def modules_fingerprint(modules: tuple[str, ...]) -> str:
 
 @functools.cache
 def code_version() -> str:
-    """The fingerprint of every module in `RESULT_MODULES` (part of every run id), or the earlier
-    one it stands for (`CODE_ALIASES`): a change of the code that computes results recomputes
-    every run, an edited comment does not."""
-    found = modules_fingerprint(RESULT_MODULES)
-    return CODE_ALIASES.get(found, found)
+    """The fingerprint of every module in `RESULT_MODULES` (part of every run id): a change of the
+    code that computes results recomputes every run, an edited comment does not."""
+    return modules_fingerprint(RESULT_MODULES)
 
 
 def run_id(kind: str, text: str, digests: dict[str, str], metrics: list[str], parameters: dict[str, Any]) -> str:
