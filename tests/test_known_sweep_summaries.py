@@ -1,4 +1,4 @@
-"""Known answers for a sweep run's summary numbers (`sim.sweep.summarise`) that its mutation
+"""Known answers for a sweep run's summary numbers (`sim.sweep_summary.summarise`) that its mutation
 sampling (issue 18) showed unguarded; every expected value is counted by hand."""
 
 import numpy as np

@@ -1,7 +1,7 @@
 """Applying events to a world: spawn, cuts, noise, kills, moves, identity changes, removal,
 takeovers, new species, walls and fission (a ``split``, logged by the world).
 
-Every event is one of the typed objects of `sim.scenario` (scripted or interactive alike); its
+Every event is one of the typed objects of `sim.scenario_events` (scripted or interactive alike); its
 log record (`record_of`) turns back into the same event (`event_of`) for replays. Randomness
 comes from ``(world seed, step, event number)`` only, so a run replays exactly. On a torus
 (``boundary = "wrap"``) cuts go on across the edges and a move's centroid is that of the

@@ -6,7 +6,7 @@ multiples of it, after the step's scripted events): an organism whose cells form
 organism (`World.split`: ``name.1``, ``name.2``, ... in the order of the parts' first cells in
 raster order, same species and identity, a ``parent`` link); smaller parts stay with the parent,
 which keeps its number. On a torus (``boundary = "wrap"``) parts join across the edges. A split
-is logged as a ``split`` event (`sim.scenario.Split`), so replays and forks redo it exactly.
+is logged as a ``split`` event (`sim.scenario_events.Split`), so replays and forks redo it exactly.
 """
 
 from __future__ import annotations

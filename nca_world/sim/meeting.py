@@ -52,7 +52,7 @@ def png_mask(path: Path, height: int, width: int, threshold: int = 128) -> np.nd
 
 
 def shape_mask(shape: object, height: int, width: int, wrap: bool, origin: Path | None = None) -> np.ndarray:
-    """Bool ``(height, width)``: the cells of a wall shape (`sim.scenario` ``WallShape``); a PNG's
+    """Bool ``(height, width)``: the cells of a wall shape (`sim.scenario_sections` ``WallShape``); a PNG's
     path is taken relative to `origin` (the scenario's folder)."""
     from nca_world.sim.events import circle_mask, line_mask, rect_mask
 

@@ -194,7 +194,7 @@ def run_scenario(scenario: Scenario, *, steps: int | None = None, out: Path | No
     """Run `scenario` for `steps` (default: its own) and record it to `out` (default: its own,
     see `output_path`). Everything is checked before step 0: the steps, the memory the world
     and its recording need (`memory_limit`, default: the memory available) and the output path
-    (see `sim.recorder.check_output`; `overwrite` says which existing recordings it may replace:
+    (see `sim.recorder_output.check_output`; `overwrite` says which existing recordings it may replace:
     "never" by default, "finished" or "any"). `threads` fixes numba's thread count; None chooses
     it by measurement as the machine's load changes (`sim.threads`).
     `on_start` is called with the recording's path once it is created."""

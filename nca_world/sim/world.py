@@ -392,7 +392,7 @@ class World:
             self.step_count += 1
 
     def apply(self, event: Any, number: int = 0) -> dict[str, Any]:
-        """Apply a scenario event (`sim.scenario`: `CutCircle`, `Move`, ...) now; returns its effect.
+        """Apply a scenario event (`sim.scenario_events`: `CutCircle`, `Move`, ...) now; returns its effect.
 
         `number` tells apart the random draws (noise, kill fractions) of events of one step.
         """
