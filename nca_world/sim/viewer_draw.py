@@ -51,7 +51,9 @@ class Painter:
                 layers = crop(layers, slice(None, None, visible.stride), slice(None, None, visible.stride))
             image = render(layers, s.view, s.hidden_channel)
             self.rendered = image.shape
-            grid = pg.surfarray.make_surface(np.ascontiguousarray(image.transpose(1, 0, 2)))
+            # the (H, W, 3) rows as they are: surfarray wants (W, H, 3), and transposing a 1000 x 1800
+            # image into it took more time than rendering it
+            grid = pg.image.frombuffer(np.ascontiguousarray(image), (image.shape[1], image.shape[0]), "RGB")
             if visible.scale > 1:
                 grid = pg.transform.scale(grid, (image.shape[1] * visible.scale, image.shape[0] * visible.scale))
             surface.blit(grid, visible.origin[::-1])
