@@ -70,6 +70,26 @@ def test_brush_damage_kills_the_cells_inside_the_brush(live):
     assert not world.owner[disc].any() and not world.state[disc].any()
 
 
+def test_a_paused_viewer_counts_again_after_a_cut(live):
+    """Counts and labels are kept while nothing changes (a paused frame drawn again), and redone
+    after a cut at the same step."""
+    world = live.source.world
+    live.state.labels = True
+    live.run(max_frames=2)
+    counted = dict((name, cells) for _, name, cells in live.source.organisms())
+    assert counted["a"] == int((world.owner == world.organism("a").index).sum()) > 0
+    version = live.source.version
+    live.run(max_frames=1)
+    assert live.source.version == version  # nothing happened: the counts are reused
+    live.state.brush = 3
+    mouse("down", (16, 16))
+    mouse("up", (16, 16))
+    live.run(max_frames=1)
+    assert live.source.version != version and live.source.step == version[0]  # same step, a new event
+    after = dict((name, cells) for _, name, cells in live.source.organisms())
+    assert after["a"] == int((world.owner == world.organism("a").index).sum()) < counted["a"]
+
+
 def test_spawn_and_right_drag_move(live):
     world = live.source.world
     mouse("motion", (40, 10))
@@ -234,10 +254,9 @@ def test_the_identity_view_greys_species_without_identity_and_shows_its_scale():
 
     class Still:  # a run frozen at the spawned state, with no recorder
         def __init__(self) -> None:
-            self.world, self.recorder = world, None
+            self.world, self.recorder, self.applied_this_step = world, None, 0
 
-    source = LiveSource.__new__(LiveSource)
-    source.run = Still()
+    source = LiveSource(Still())
     image = render(source.layers(), "identity")
     assert tuple(image[10, 22]) == IDENTITY_ABSENT  # the species without identity is grey
     assert tuple(image[10, 8]) == tuple(np.rint(identity_ramp(0.0) * 255).astype(int))  # identity 0: blue

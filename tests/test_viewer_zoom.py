@@ -127,7 +127,7 @@ class BigSource:
         yy, xx = np.mgrid[:2048, :2048]
         self.owner = (1 + (yy // 128) * 16 + xx // 128).astype(np.uint16)  # 16 x 16 squares, organisms 1..256
         self.regions = []
-        self.step = 0
+        self.step = self.version = 0
 
     def layers(self, region=None):
         self.regions.append(region)

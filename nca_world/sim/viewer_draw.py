@@ -34,6 +34,7 @@ class Painter:
         self.pygame, self.font = pygame, font
         self.rendered: tuple[int, ...] = ()  # the shape of the last image rendered (only the cells in view)
         self.names: dict[str, Any] = {}  # organism labels drawn once, by name
+        self._centroids: tuple[Any, tuple] | None = None  # (key, centroids) of the last labelled view
 
     def paint(self, surface: Any, view: Viewport, source: LiveSource | ReplaySource, state: ViewState,
               picker: Picker | None, *, steps_per_s: float, fps: float) -> None:
@@ -58,7 +59,8 @@ class Painter:
                 grid = pg.transform.scale(grid, (image.shape[1] * visible.scale, image.shape[0] * visible.scale))
             surface.blit(grid, visible.origin[::-1])
             if s.labels:
-                self._labels(surface, layers.owner, visible, organisms)
+                key = (source.version, visible.region, visible.stride)
+                self._labels(surface, layers.owner, visible, organisms, key)
         if s.last_cut and s.last_cut[3] > time.perf_counter():
             y, x, radius, _ = s.last_cut
             centre = tuple(int(v) for v in view.screen_of(y, x))
@@ -74,10 +76,14 @@ class Painter:
         if s.help:
             self._help(surface)
 
-    def _labels(self, surface: Any, owner: np.ndarray, visible: Any, organisms: list[tuple[int, str, int]]) -> None:
+    def _labels(self, surface: Any, owner: np.ndarray, visible: Any, organisms: list[tuple[int, str, int]],
+                key: tuple) -> None:
         """Each organism's name at the centroid of its cells in view (one pass over the owner map
-        as rendered: the cells in view, strided below zoom 1)."""
-        counts, mean_y, mean_x = centroids(owner, max((index for index, _, _ in organisms), default=0))
+        as rendered: the cells in view, strided below zoom 1; again only when `key`, the source's
+        version and the view, changes)."""
+        if self._centroids is None or self._centroids[0] != key:
+            self._centroids = (key, centroids(owner, max((index for index, _, _ in organisms), default=0)))
+        counts, mean_y, mean_x = self._centroids[1]
         for index, name, _ in organisms:
             if not counts[index]:
                 continue

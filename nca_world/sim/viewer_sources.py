@@ -28,6 +28,7 @@ class LiveSource:
     def __init__(self, run: Run, record_to: Path | None = None) -> None:
         self.run, self.record_to = run, record_to
         self.spawned = 0
+        self._counts: tuple[tuple[int, int, int], np.ndarray] | None = None
 
     @property
     def world(self):
@@ -42,8 +43,16 @@ class LiveSource:
         layers = self.world.layers()
         return layers if region is None else crop(layers, slice(*region[:2]), slice(*region[2:]))
 
+    @property
+    def version(self) -> tuple[int, int, int]:
+        """Changes whenever the owner map may have: a step, an event applied, a new organism (a
+        paused viewer draws the same map again and again; its counts need not be redone)."""
+        return self.world.step_count, self.run.applied_this_step, len(self.world.organisms)
+
     def organisms(self) -> list[tuple[int, str, int]]:
-        counts = cell_counts(self.world.owner, len(self.world.organisms))
+        if self._counts is None or self._counts[0] != self.version:
+            self._counts = (self.version, cell_counts(self.world.owner, len(self.world.organisms)))
+        counts = self._counts[1]
         return [(o.index, o.name, int(counts[o.index])) for o in self.world.organisms]
 
     def species(self) -> list[str]:
@@ -121,6 +130,11 @@ class ReplaySource:
     @property
     def step(self) -> int:
         return int(self.recording_file.steps[self.index])
+
+    @property
+    def version(self) -> int:
+        """Changes whenever the frame shown does."""
+        return self.index
 
     def __len__(self) -> int:
         return len(self.recording_file)
