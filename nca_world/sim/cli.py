@@ -123,6 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--by", help="the grid axis to break results down by (default: the sweep's own)")
     report.add_argument("--measure", help="the results column compared (default: the sweep's own)")
     report.add_argument("--title", default="Sweep report")
+    report.add_argument("--replicates", action="append", metavar="VARIANT=GROUP,GROUP",
+                        help="groups that are training replicates of one variant (repeat per variant): "
+                             "variant effects are claimed only where every replicate pair agrees")
     report.set_defaults(handler=cli_analysis.report)
     validate = commands.add_parser("validate", help="check scenario files and print every problem")
     validate.add_argument("paths", nargs="+", type=Path)

@@ -64,5 +64,6 @@ def report(args: argparse.Namespace) -> None:
 
     if not (args.folder / "results.csv").is_file():
         raise NcaWorldError(f"{args.folder}: no results.csv (run `nca-world sweep` first)")
-    path = write_report(args.folder, group=args.compare, by=args.by, measure=args.measure, title=args.title)
+    path = write_report(args.folder, group=args.compare, by=args.by, measure=args.measure, title=args.title,
+                        replicates=args.replicates)
     print(path.read_text())

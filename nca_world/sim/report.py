@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from nca_world.agents.errors import NcaWorldError
+from nca_world.sim.replicates import parse_replicates, replicate_section
 from nca_world.sim.stats import compare_groups, error_ranges, fisher_breakdowns, holm, paired_wilcoxon, versus_controls
 
 NOT_MEASURES = ("id", "seed", "error", "traceback", "control", "seconds")
@@ -65,8 +66,12 @@ def resolve(folder: Path, table: pd.DataFrame, group: str | None, by: str | None
 
 
 def write_report(folder: Path, *, group: str | None = None, by: str | None = None, measure: str | None = None,
-                 movement: str = "max_displacement", title: str = "Sweep report") -> Path:
-    """Read ``results.csv`` of a sweep folder and write ``report.md`` with its figures."""
+                 movement: str = "max_displacement", title: str = "Sweep report",
+                 replicates: list[str] | None = None) -> Path:
+    """Read ``results.csv`` of a sweep folder and write ``report.md`` with its figures.
+    `replicates` (``["A=A1,A2", "B=B1,B2"]``) groups the compared values into variants trained
+    with several seeds: variant effects are then claimed only where every replicate pair agrees
+    (`sim.replicates`)."""
     table = pd.read_csv(folder / "results.csv")
     group, by, measure = resolve(folder, table, group, by, measure)
     errors = table["error"].astype("string").fillna("") if "error" in table else pd.Series("", index=table.index)
@@ -94,6 +99,7 @@ def write_report(folder: Path, *, group: str | None = None, by: str | None = Non
     fisher = fisher_breakdowns(table, group, "broke_down") if broken else []
     against = versus_controls(table, group, by, f"{measure}_vs_control") if f"{measure}_vs_control" in table else []
     groups = sorted(table[group].unique())
+    variants = parse_replicates(replicates, groups) if replicates else None
     _figures(folder, table, group, by, measure, movement, groups)
 
     tests = ([("Mann-Whitney U", f"{c.first} vs {c.second}", c.p) for c in overall]
@@ -122,6 +128,8 @@ def write_report(folder: Path, *, group: str | None = None, by: str | None = Non
                     f"{w.p:.3g} |" for w in paired), ""]
     if broken:
         lines += _breakdowns(table, group, broken, fisher)
+    if variants:
+        lines += replicate_section(variants, overall, fisher, measure)
     relative = [c for c in table if c.endswith("_vs_control")]
     if relative:
         lines += ["## Relative to each run's control (run minus the same model's run with the organisms far apart)",
