@@ -432,6 +432,9 @@ def run(json_path: Path | None = None, repeats: int = 5, inner: int = 20) -> dic
         print(f"{row.name:32} {row.ms_per_step:9.3f} {1e3 / row.ms_per_step:9.1f} "
               f"{row.cell_updates_per_s / 1e6:9.2f}M  {row.note}")
     print(f"two species vs one (same area): {100 * figures['two_species_slowdown']:+.1f}%")  # type: ignore[operator]
+    for layout, goal in (("all alive", 75), ("one organism", 60)):
+        share = 100 * figures[layout]["matmul_fraction"]  # type: ignore[index]
+        print(f"{layout}: {share:.0f}% of the matmul rate (target >= {goal}%)")
     goals = {"walls on 10%": 5, 'senses = "self"': 35, "16 organisms, fission checks every 10 steps": 5}
     for name, cost in figures["meeting_costs"].items():  # type: ignore[union-attr]
         where = "" if name.startswith("16 organisms") else "4 organisms, "
