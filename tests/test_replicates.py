@@ -77,9 +77,9 @@ def test_malformed_replicates_are_refused_with_the_entry(entries, said):
 
 def test_the_report_command_adds_the_section_and_refuses_an_unknown_group(tmp_path, capsys):
     from nca_world.sim.cli import main
-    from tests.test_report import folder as report_folder
+    from tests.test_report import sweep_folder
 
-    sweep = report_folder.__wrapped__(tmp_path)  # model A's scores are all below B's (U = 0, significant)
+    sweep = sweep_folder(tmp_path)  # model A's scores are all below B's (U = 0, significant)
     assert main(["report", str(sweep), "--replicates", "X=A", "--replicates", "Y=B"]) == 0
     report = (sweep / "report.md").read_text()
     assert "| X vs Y | `score` | A/B 0.00* | yes: X tends smaller |" in report

@@ -13,6 +13,10 @@ from nca_world.sim.sweep_run import run_in_process
 
 @pytest.fixture
 def folder(tmp_path):
+    return sweep_folder(tmp_path)
+
+
+def sweep_folder(tmp_path):
     """A sweep folder with a hand-made results table: model A / B x gap 2 / 4 x seeds 1..3; B's
     scores are A's plus 10 plus a little, so that no two paired differences tie."""
     rows = []
