@@ -27,3 +27,4 @@ def test_a_replicate_card_says_how_far_its_training_got():
     assert f"**unfinished**: {done} of {planned} iterations" in text or done >= planned
     assert f"loss of the last 20 iterations {np.mean(rule.provenance['loss_curve'][-20:]):.4f}" in text
     assert "## Stability check" not in text  # added by models --stability --card, kept on regeneration
+    assert ("**Continue it**" in text) == (done < planned) and ("**Train longer**" in text) == (done >= planned)

@@ -128,6 +128,17 @@ def replicate_card(name: str) -> str:
     planned, done, losses = recipe["iterations"], p["iterations"], p["loss_curve"]
     grid = target["size"] + 2 * target["padding"]
     status = f"**unfinished**: {done} of {planned} iterations" if done < planned else f"{done} iterations"
+    if done < planned:
+        go_on = f"""- **Continue it**: `nca_world/agents/zoo/train-all.sh {name}`
+  (or `cd nca_world/agents/zoo && nca-world train {name}.toml --resume`): it resumes from
+  `{name}.resume.h5` (weights, Adam and RNG states; the pool is regrown from the model). After more
+  iterations, `nca-world train {name}.toml --snapshot` writes the model and the resume file again,
+  `python -m nca_world.sim.zoo` this card, and `nca-world models --stability --card {name}` its check."""
+    else:
+        go_on = f"""- **Train longer**: raise `iterations` in `{name}.toml`, then
+  `nca_world/agents/zoo/train-all.sh {name}` resumes from `{name}.resume.h5` (the final weights,
+  Adam and RNG states; the pool is regrown); `python -m nca_world.sim.zoo` rewrites this card,
+  `nca-world models --stability --card {name}` its check."""
     return f"""# {name}
 
 The gecko emoji, identity variant {p["variant"]} (Stovold 2025), training seed {p["seed"]} of two replicates:
@@ -139,11 +150,7 @@ the identity notebook's recipe at the 0.8 spatial scale ({target["size"]} px tar
   {recipe["threads"]} thread{"s" if recipe["threads"] > 1 else ""}.
 - **Training**: {status}, {p["wall_seconds"] / 3600:.1f} h of wall time on a shared 2-core CPU;
   loss of the last 20 iterations {np.mean(losses[-20:]):.4f} (first 20: {np.mean(losses[:20]):.4f}).
-- **Continue it**: `nca_world/agents/zoo/train-all.sh {name}`
-  (or `cd nca_world/agents/zoo && nca-world train {name}.toml --resume`): it resumes from
-  `{name}.resume.h5` (weights, Adam and RNG states; the pool is regrown from the model). After more
-  iterations, `nca-world train {name}.toml --snapshot` writes the model and the resume file again,
-  `python -m nca_world.sim.zoo` this card, and `nca-world models --stability --card {name}` its check.
+{go_on}
 - **Sheet**: ![growth and regrowth]({name}.png)
 """
 
