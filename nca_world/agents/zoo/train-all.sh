@@ -14,6 +14,9 @@ fi
 # run no more at once than the memory holds.
 memory_jobs=$(( $(awk '/MemAvailable/ {print $2}' /proc/meminfo) / (4 * 1024 * 1024) ))
 jobs=${JOBS:-$(( memory_jobs < $(nproc) ? (memory_jobs > 0 ? memory_jobs : 1) : $(nproc) ))}
+# the project's own command when the virtual environment is not activated
+NCA_WORLD=$(command -v nca-world || echo "$(cd ../../.. && pwd)/.venv/bin/nca-world")
+export NCA_WORLD
 printf '%s\n' "${names[@]}" | xargs -P "$jobs" -I{} sh -c '
     resume=""; { [ -f "{}.ckpt.h5" ] || [ -f "{}.resume.h5" ]; } && resume="--resume"
-    OMP_NUM_THREADS=1 nca-world train "{}.toml" $resume > "{}.log" 2>&1 && echo "{}: done" || echo "{}: failed (see {}.log)"'
+    OMP_NUM_THREADS=1 "$NCA_WORLD" train "{}.toml" $resume > "{}.log" 2>&1 && echo "{}: done" || echo "{}: failed (see {}.log)"'
