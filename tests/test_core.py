@@ -144,3 +144,29 @@ def test_result_does_not_depend_on_thread_count(tmp_path, boundary):
     for threads in (2, 4):
         np.testing.assert_array_equal(runs[f"state{threads}"], runs["state1"])
         np.testing.assert_array_equal(runs[f"owner{threads}"], runs["owner1"])
+
+
+@pytest.mark.parametrize("count", [1, 16, 17, 33, 48, 100])
+def test_both_mlp_blockings_give_the_numbers_of_a_float64_reference(count):
+    """The step takes `_mlp_wide` on AVX-512 hosts and `_mlp_narrow` elsewhere: on this host both
+    must give the same float32 numbers (same order of sums), close to a float64 matmul."""
+    from nca_world.sim import core
+
+    rng = np.random.default_rng(count)
+    channels, hidden, updated = 17, 128, 16  # one frozen identity channel: 16 outputs written
+    width = count + core.BATCH
+    tile = core.aligned_zeros((3 * channels, width))
+    tile[:] = rng.standard_normal(tile.shape).astype(np.float32)
+    w1 = (rng.standard_normal((3 * channels, hidden)) * 0.2).astype(np.float32)
+    b1 = (rng.standard_normal(hidden) * 0.1).astype(np.float32)
+    w2 = (rng.standard_normal((hidden, channels)) * 0.2).astype(np.float32)
+    b2 = (rng.standard_normal(channels) * 0.1).astype(np.float32)
+    outs = []
+    for mlp in (core._mlp_wide, core._mlp_narrow):
+        out = core.aligned_zeros((channels, width))
+        mlp(tile, count, w1, b1, w2, b2, updated, core.aligned_zeros((hidden, core.BATCH)), out)
+        outs.append(out[:updated, :count])
+    x = tile[:, :count].astype(np.float64)
+    expected = x[:updated] + (np.maximum(w1.T.astype(np.float64) @ x + b1[:, None], 0).T @ w2 + b2).T[:updated]
+    assert np.array_equal(outs[0], outs[1])
+    np.testing.assert_allclose(outs[1], expected, rtol=1e-4, atol=1e-4)
