@@ -49,12 +49,12 @@ from typing import NamedTuple
 
 import numba
 import numpy as np
-from llvmlite import binding as llvm_binding
 from numba import prange
 
 from nca_world.agents.firing import cell_fires, row_key
 from nca_world.sim.simd import (
     LANES,
+    WIDE_VECTORS,
     fetch_add,
     vadd,
     vcompress,
@@ -79,7 +79,6 @@ BATCH = 3 * LANES  # ... for up to 48 cells: 24 vector accumulators in registers
 # those CPUs take 4 outputs of 16 cells at a time (8 AVX2 registers). Measured on an AVX2 EPYC
 # (one thread, 48 -> 128 -> 16): 8 x 48 cells 30 GFLOP/s, 8 x 16 cells 41, 4 x 16 cells 71.
 # Either way each output's sum runs over the inputs in the same order: the same numbers.
-WIDE_VECTORS = bool(llvm_binding.get_host_cpu_features().get("avx512f", False))
 NARROW_BLOCK = 4
 
 

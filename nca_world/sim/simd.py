@@ -12,7 +12,7 @@ in-register compress and an expanding load. Lanes are cells; nothing here valida
 
 from __future__ import annotations
 
-from llvmlite import ir
+from llvmlite import binding, ir
 from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic, models, register_model
@@ -20,6 +20,60 @@ from numba.extending import intrinsic, models, register_model
 LANES = 16
 _VECTOR = ir.VectorType(ir.FloatType(), LANES)
 _MASK = ir.VectorType(ir.IntType(1), LANES)
+_HALF = ir.VectorType(ir.FloatType(), 8)
+_HALF_INDEX = ir.VectorType(ir.IntType(32), 8)
+
+_FEATURES = binding.get_host_cpu_features()
+# AVX-512: a 16-lane vector is one register and compress / expand are single instructions.
+WIDE_VECTORS = bool(_FEATURES.get("avx512f", False))
+# AVX2 has no compress: LLVM would move lane by lane. Instead each 8-lane half is permuted by a
+# table row picked by its 8 mask bits (``vpermps``), as in Lemire's stream-compaction trick.
+PERMUTE_HALVES = not WIDE_VECTORS and bool(_FEATURES.get("avx2", False))
+
+
+def _compress_row(bits: int) -> list[int]:
+    """The lanes whose bit is set, in order, then zeros (lanes past the popcount are don't-care)."""
+    lanes = [i for i in range(8) if bits >> i & 1]
+    return lanes + [0] * (8 - len(lanes))
+
+
+def _expand_row(bits: int) -> list[int]:
+    """For each lane whose bit is set, how many set bits precede it (its source element)."""
+    return [bin(bits & ((1 << i) - 1)).count("1") if bits >> i & 1 else 0 for i in range(8)]
+
+
+def _table(module: ir.Module, name: str, row) -> ir.GlobalVariable:
+    """A module-level constant ``[256 x <8 x i32>]``: `row(bits)` for every 8-bit mask."""
+    try:
+        return module.get_global(name)
+    except KeyError:
+        kind = ir.ArrayType(_HALF_INDEX, 256)
+        table = ir.GlobalVariable(module, kind, name)
+        table.linkage, table.global_constant = "internal", True
+        table.initializer = ir.Constant(kind, [ir.Constant(_HALF_INDEX, row(bits)) for bits in range(256)])
+        return table
+
+
+def _halves_of(builder, bits):
+    """The low and high 8 bits of a 16-bit lane mask, as i32 table indices."""
+    low = builder.and_(bits, ir.Constant(bits.type, 0xFF))
+    high = builder.and_(builder.lshr(bits, ir.Constant(bits.type, 8)), ir.Constant(bits.type, 0xFF))
+    return builder.trunc(low, ir.IntType(32)), builder.trunc(high, ir.IntType(32))
+
+
+def _permute(builder, half, table, bits):
+    """``vpermps``: lane i of the result is lane ``table[bits][i]`` of the 8-lane `half`."""
+    pointer = builder.gep(table, [ir.Constant(ir.IntType(32), 0), bits])
+    index = builder.load(pointer, align=32)
+    function = cgutils.get_or_insert_function(builder.module, ir.FunctionType(_HALF, [_HALF, _HALF_INDEX]),
+                                              "llvm.x86.avx2.permps")
+    return builder.call(function, [half, index])
+
+
+def _popcount(builder, value):
+    function = cgutils.get_or_insert_function(builder.module, ir.FunctionType(value.type, [value.type]),
+                                              f"llvm.ctpop.i{value.type.width}")
+    return builder.call(function, [value])
 
 
 class F32x16Type(types.Type):
@@ -90,6 +144,18 @@ def vcompress(typingctx, array, index, vector, bits):
 
     def codegen(context, builder, sig, args):
         pointer = element_pointer(context, builder, sig.args[0], args[0], sig.args[1], args[1])
+        if PERMUTE_HALVES:  # pack each half by a table permutation; the high half goes after the low one's lanes
+            low_bits, high_bits = _halves_of(builder, args[3])
+            table = _table(builder.module, "nca_compress_rows", _compress_row)
+            undefined = ir.Constant(_VECTOR, ir.Undefined)
+            low = builder.shuffle_vector(args[2], undefined, ir.Constant(_HALF_INDEX, list(range(8))))
+            high = builder.shuffle_vector(args[2], undefined, ir.Constant(_HALF_INDEX, list(range(8, 16))))
+            half_pointer = builder.bitcast(pointer, _HALF.as_pointer())
+            builder.store(_permute(builder, low, table, low_bits), half_pointer, align=4)
+            after_low = builder.gep(pointer, [_popcount(builder, low_bits)])
+            builder.store(_permute(builder, high, table, high_bits), builder.bitcast(after_low, _HALF.as_pointer()),
+                          align=4)
+            return
         mask = builder.bitcast(builder.trunc(args[3], ir.IntType(LANES)), _MASK)
         function = cgutils.get_or_insert_function(
             builder.module,
@@ -107,13 +173,24 @@ def vexpand(typingctx, array, index, bits, passthru):
     """The inverse of `vcompress`: lane ``i`` with bit ``i`` of `bits` set takes the next of
     ``array[index], array[index + 1], ...`` in order; the other lanes keep `passthru`.
 
-    ``llvm.masked.expandload`` reads only popcount(bits) elements (one ``vexpandps`` on AVX-512).
+    ``llvm.masked.expandload`` reads only popcount(bits) elements (one ``vexpandps`` on AVX-512);
+    with `PERMUTE_HALVES` up to 16 elements are read, so `array` must extend 16 past `index`.
     """
     signature = f32x16(array, index, bits, f32x16)
 
     def codegen(context, builder, sig, args):
         pointer = element_pointer(context, builder, sig.args[0], args[0], sig.args[1], args[1])
         mask = builder.bitcast(builder.trunc(args[2], ir.IntType(LANES)), _MASK)
+        if PERMUTE_HALVES:  # 8 elements for each half (the low half's popcount apart), permuted into place
+            low_bits, high_bits = _halves_of(builder, args[2])
+            table = _table(builder.module, "nca_expand_rows", _expand_row)
+            low = builder.load(builder.bitcast(pointer, _HALF.as_pointer()), align=4)
+            after_low = builder.gep(pointer, [_popcount(builder, low_bits)])
+            high = builder.load(builder.bitcast(after_low, _HALF.as_pointer()), align=4)
+            both = builder.shuffle_vector(_permute(builder, low, table, low_bits),
+                                          _permute(builder, high, table, high_bits),
+                                          ir.Constant(ir.VectorType(ir.IntType(32), LANES), list(range(LANES))))
+            return builder.select(mask, both, args[3])
         function = cgutils.get_or_insert_function(
             builder.module,
             ir.FunctionType(_VECTOR, [ir.FloatType().as_pointer(), _MASK, _VECTOR]),
