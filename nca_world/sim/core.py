@@ -91,6 +91,11 @@ def aligned_zeros(shape: tuple[int, ...], dtype: type = np.float32, alignment: i
     return raw[offset : offset + size].view(dtype).reshape(shape)
 
 
+def chunk_shape(height: int, width: int) -> tuple[int, int]:
+    """Shape of the per-chunk flags of a ``height x width`` world: one per row and 16 columns."""
+    return height, -(-width // LANES)
+
+
 def padded_shape(channels: int, height: int, width: int) -> tuple[int, int, int]:
     """Shape of a padded state buffer for a ``height x width`` world."""
     chunks = -(-width // LANES)
@@ -492,15 +497,44 @@ def _fire_masks(rule, species_of, fire_threshold, key, y, x0, width, n_species, 
 
 
 @numba.njit(cache=True, fastmath=FASTMATH, inline="always")
-def _perceive_block(cur, nxt, rule, active, nonzero_rows, species_of, fire_threshold, seed, step, y0, y1,
-                    width, tiles, masks, starts, counts, lane_species, owner, sensed, blind, height, wrap, see):
+def _touches_pre(pre, y, x0, height, width, wrap):
+    """Whether a cell of ``pre`` lies in rows y-1..y+1, columns x0-1..x0+16 (wrapped, or cut at
+    the grid's edges): the chunk's cells are in ``maxpool3(pre)``, where a cell's updated alpha
+    counts towards its own or a neighbour's life."""
+    x1 = min(width, x0 + LANES)
+    near = False
+    for dy in range(-1, 2):
+        yy = _on_axis(y + dy, height, wrap)
+        if yy < 0:
+            continue
+        for x in range(x0 - 1, x1 + 1):
+            xx = _on_axis(x, width, wrap)
+            if xx >= 0:
+                near |= pre[yy, xx] > 0
+    return near
+
+
+@numba.njit(cache=True, fastmath=FASTMATH, inline="always")
+def _clear_chunk(state, r, a, zero):
+    """Every channel of the 16 cells from padded column `a` of padded row `r` set to zero."""
+    for c in range(state.shape[0]):
+        vstore(state, (c, r, a), zero)
+
+
+@numba.njit(cache=True, fastmath=FASTMATH, inline="always")
+def _perceive_block(cur, nxt, rule, active, pre, nonzero_chunks, species_of, fire_threshold, seed, step, y0,
+                    y1, width, tiles, masks, starts, counts, lane_species, owner, sensed, blind, height, wrap, see):
     """Rows y0..y1-1: pack the perception of every fired cell into its species' tile
     (``vcompress``), in raster order, filling `masks`, `starts` (each chunk's first tile column
-    per species) and `counts`; copy the chunks without a fired cell from `cur` to `nxt`.
+    per species) and `counts`; copy the chunks without a fired cell from `cur` to `nxt`, except
+    where no cell of the chunk is in ``maxpool3(pre)`` (`_touches_pre`): all of it dies and none
+    of its alphas keeps a neighbour alive, so it becomes zero, written only if `nonzero_chunks`
+    says that chunk of `nxt` may hold non-zero values (big sparse worlds would otherwise copy and
+    clear every empty chunk of every active row, each step).
 
     ``p = [x, sobel_x(x) / 8, sobel_y(x) / 8]`` (see `agents.spec`) is computed in registers,
-    16 cells at a time. A row that is not `active` becomes zero (cleared only where
-    `nonzero_rows` says `nxt` may hold non-zero values). When `blind`, each of the eight
+    16 cells at a time. A row that is not `active` becomes zero (its chunks cleared where
+    `nonzero_chunks` is set). When `blind`, each of the eight
     neighbours' values is multiplied by its `_sense_masks` lane mask (the centre is always read:
     an owned cell's rule is its owner's).
     """
@@ -508,13 +542,15 @@ def _perceive_block(cur, nxt, rule, active, nonzero_rows, species_of, fire_thres
     n_species = tiles.shape[0]
     eighth = vsplat(np.float32(0.125))
     two = vsplat(np.float32(2.0))
+    zero = vsplat(np.float32(0.0))
     counts[:] = 0
     for y in range(y0, y1):
         r = y + RING
         if not active[y]:
-            if nonzero_rows[y]:
-                for c in range(channels):
-                    nxt[c, r, PAD : PAD + width] = 0.0
+            for j in range(masks.shape[1]):
+                if nonzero_chunks[y, j]:
+                    _clear_chunk(nxt, r, PAD + j * LANES, zero)
+                    nonzero_chunks[y, j] = 0
             continue
         key = row_key(seed, step, y)
         for j in range(masks.shape[1]):
@@ -527,9 +563,15 @@ def _perceive_block(cur, nxt, rule, active, nonzero_rows, species_of, fire_thres
                 starts[row, j, s] = counts[s]
                 counts[s] += _popcount16(masks[row, j, s])
             if fired == 0:
-                for c in range(channels):
-                    vstore(nxt, (c, r, a), vload(cur, (c, r, a)))
+                if _touches_pre(pre, y, x0, height, width, wrap):
+                    for c in range(channels):
+                        vstore(nxt, (c, r, a), vload(cur, (c, r, a)))
+                    nonzero_chunks[y, j] = 1
+                elif nonzero_chunks[y, j]:
+                    _clear_chunk(nxt, r, a, zero)
+                    nonzero_chunks[y, j] = 0
                 continue
+            nonzero_chunks[y, j] = 1  # `_write_back` writes it
             if blind:
                 _sense_masks(rule, owner, sensed, y, x0, height, width, wrap, see)
             for c in range(channels):
@@ -584,7 +626,7 @@ def _write_back(cur, nxt, active, updated, y0, y1, outs, masks, starts):
 
 
 @numba.njit(cache=True, fastmath=FASTMATH, parallel=True)
-def update_rows(cur, nxt, rule, active, nonzero_rows, species_of, w1, b1, w2, b2, fire_threshold, updated,
+def update_rows(cur, nxt, rule, active, pre, nonzero_chunks, species_of, w1, b1, w2, b2, fire_threshold, updated,
                 seed, step, height, width, threshold, wrap, near1, near2, tiles, outs, masks, starts, counts,
                 lane_species, hidden, next_block, owner, sensed, blind, see):
     """``nxt = cur + fire * MLP(perception(cur))`` for the fired cells that have a rule, and
@@ -609,8 +651,8 @@ def update_rows(cur, nxt, rule, active, nonzero_rows, species_of, w1, b1, w2, b2
         while block < n_blocks:
             y0 = block * ROW_BLOCK
             y1 = min(height, y0 + ROW_BLOCK)
-            _perceive_block(cur, nxt, rule, active, nonzero_rows, species_of, fire_threshold, seed, step, y0, y1,
-                            width, tiles[band], masks[band], starts[band], counts[band], lane_species[band],
+            _perceive_block(cur, nxt, rule, active, pre, nonzero_chunks, species_of, fire_threshold, seed, step, y0,
+                            y1, width, tiles[band], masks[band], starts[band], counts[band], lane_species[band],
                             owner, sensed, blind, height, wrap, see[band])
             for s in range(n_species):
                 if counts[band, s] > 0:
@@ -630,11 +672,14 @@ def update_rows(cur, nxt, rule, active, nonzero_rows, species_of, w1, b1, w2, b2
 
 
 @numba.njit(cache=True, fastmath=FASTMATH, parallel=True)
-def settle_rows(nxt, owner, rule, active, pre, near1, species_of, identity_of, updated, height, width):
+def settle_rows(nxt, owner, rule, active, pre, near1, nonzero_chunks, species_of, identity_of, updated, height,
+                width):
     """``life = pre & maxpool3(u_alpha > t)`` (from `near1`); zero the dead, own the living.
 
     Living cells of a frozen-identity species get their organism's identity channels. Rows
-    that were not `active` are already zero and only lose their owners.
+    that were not `active` are already zero and only lose their owners. Only chunks that
+    `nonzero_chunks` marks can hold dead non-zero cells (`_perceive_block` zeroed the others);
+    a chunk left without a living cell is all zero and loses its mark.
     """
     channels = nxt.shape[0]
     frozen = False  # a species whose rule leaves identity channels alone
@@ -653,10 +698,20 @@ def settle_rows(nxt, owner, rule, active, pre, near1, species_of, identity_of, u
             o = owner[y, x]
             owner[y, x] = (o if o > 0 else rule[y, x]) if life else 0
         if living < width:  # a row where every cell lives has nothing to clear
-            for c in range(channels):
-                for x in range(width):
-                    if not pre[y, x]:
-                        nxt[c, r, PAD + x] = 0.0
+            for j in range(nonzero_chunks.shape[1]):
+                if not nonzero_chunks[y, j]:
+                    continue
+                x0, x1 = j * LANES, min(width, (j + 1) * LANES)
+                alive = 0
+                for x in range(x0, x1):
+                    alive += pre[y, x]
+                if alive < x1 - x0:
+                    for c in range(channels):
+                        for x in range(x0, x1):
+                            if not pre[y, x]:
+                                nxt[c, r, PAD + x] = 0.0
+                if alive == 0:
+                    nonzero_chunks[y, j] = 0
         if frozen:
             for x in range(width):
                 o = owner[y, x]
@@ -750,14 +805,15 @@ def make_scratch(channels: int, hidden: int, n_species: int, height: int, width:
 
 def step(cur: np.ndarray, nxt: np.ndarray, owner: np.ndarray, species: Species,
          organisms: Organisms, scratch: Scratch, *, threshold: float, wrap: bool,
-         seed: int, step_index: int, nonzero_rows: np.ndarray, meeting: Meeting | None = None,
+         seed: int, step_index: int, nonzero_chunks: np.ndarray, meeting: Meeting | None = None,
          clear_wall_state: bool = True) -> None:
     """Advance the padded state `cur` one step into `nxt`, updating `owner` in place.
 
     `cur` keeps its values (its ring is refreshed for ``wrap``); see the module docstring for
     the maths. Shapes are those of `padded_shape`, `Species`, `Organisms` and `make_scratch`.
-    `nonzero_rows` (uint8, one per row) marks the rows of `nxt` that may hold non-zero values; on
-    return it marks those of the new state (so it travels with `nxt` from then on).
+    `nonzero_chunks` (uint8 ``(H, chunks)``, `chunk_shape`) marks the 16-cell chunks of each row of
+    `nxt` that may hold non-zero values; on return it marks those of the new state (so it travels
+    with `nxt` from then on; a chunk without a mark is zero in every channel).
     `meeting` (default `no_meeting`): walls, who senses whom and the contest rule; the wall cells
     of `owner` are cleared, and of `cur` unless `clear_wall_state` is False (the caller knows
     them zero: a step's output always has them so).
@@ -768,6 +824,8 @@ def step(cur: np.ndarray, nxt: np.ndarray, owner: np.ndarray, species: Species,
         raise ValueError(f"state buffers must have shape {padded_shape(channels, height, width)}")
     if species.w1.shape[1] != 3 * channels or species.w2.shape[2] != channels:
         raise ValueError("species weights do not match the state's channel count")
+    if nonzero_chunks.shape != chunk_shape(height, width) or nonzero_chunks.dtype != np.uint8:
+        raise ValueError(f"nonzero_chunks must be uint8 of shape {chunk_shape(height, width)}")
     m = no_meeting(height, width) if meeting is None else meeting
     if m.walls.shape != (height, width):
         raise ValueError(f"wall map must have shape {(height, width)}")
@@ -776,7 +834,7 @@ def step(cur: np.ndarray, nxt: np.ndarray, owner: np.ndarray, species: Species,
     s = scratch
     stepped = _step_all(cur, nxt, owner, species.w1, species.b1, species.w2, species.b2, species.fire_threshold,
               species.updated, organisms.species_of, organisms.identity_of, np.float32(threshold), wrap,
-              seed, step_index, nonzero_rows, s.near1, s.near2, s.pre, s.rule, s.active, s.tiles, s.outs,
+              seed, step_index, nonzero_chunks, s.near1, s.near2, s.pre, s.rule, s.active, s.tiles, s.outs,
               s.masks, s.starts, s.counts, s.lane_species, s.hidden, s.next_block, m.walls, m.has_walls,
               clear_wall_state, m.sensed, m.blind, m.buffer, s.see, s.barred)
     if not stepped:
@@ -795,7 +853,7 @@ def _owners_known(owner, n_organisms):
 
 @numba.njit(cache=True, nogil=True)
 def _step_all(cur, nxt, owner, w1, b1, w2, b2, fire_threshold, updated, species_of, identity_of,
-              threshold, wrap, seed, step, nonzero_rows, near1, near2, pre, rule, active, tiles, outs,
+              threshold, wrap, seed, step, nonzero_chunks, near1, near2, pre, rule, active, tiles, outs,
               masks, starts, counts, lane_species, hidden, next_block, walls, has_walls,
               clear_wall_state, sensed, blind, buffer, see, barred):
     """The passes of one step in order: one call from Python (dispatch costs add up at 1000+
@@ -815,12 +873,11 @@ def _step_all(cur, nxt, owner, w1, b1, w2, b2, fire_threshold, updated, species_
     if buffer:
         bar_rows(owner, rule, height, width, wrap, barred)
         drop_rule_rows(barred, height, width, pre, rule)
-    update_rows(cur, nxt, rule, active, nonzero_rows, species_of, w1, b1, w2, b2, fire_threshold, updated,
+    update_rows(cur, nxt, rule, active, pre, nonzero_chunks, species_of, w1, b1, w2, b2, fire_threshold, updated,
                 seed, step, height, width, threshold, wrap, near1, near2, tiles, outs, masks, starts, counts,
                 lane_species, hidden, next_block, owner, sensed, blind, see)
     _ring_rows(near1, height, wrap)
     _ring_rows(near2, height, wrap)
-    settle_rows(nxt, owner, rule, active, pre, near1, species_of, identity_of, updated, height, width)
-    for y in range(height):
-        nonzero_rows[y] = active[y]
+    settle_rows(nxt, owner, rule, active, pre, near1, nonzero_chunks, species_of, identity_of, updated, height,
+                width)
     return True

@@ -120,8 +120,9 @@ class World:
         self._tables = _stack_species(rules)
         shape = core.padded_shape(self.channels, height, width)
         self._buffers = [core.aligned_zeros(shape), core.aligned_zeros(shape)]
-        # per buffer, the rows that may hold non-zero values (lets a step skip empty rows)
-        self._nonzero_rows = [np.ones(height, np.uint8), np.ones(height, np.uint8)]
+        # per buffer, the 16-cell chunks of each row that may hold non-zero values (lets a step
+        # skip empty space)
+        self._nonzero_chunks = [np.ones(core.chunk_shape(height, width), np.uint8) for _ in range(2)]
         self.owner = np.zeros((height, width), np.int32)
         self.organisms: list[Organism] = []
         self._species_of = np.zeros(1, np.int64)
@@ -139,7 +140,7 @@ class World:
     @property
     def state(self) -> np.ndarray:
         """The state as an ``(H, W, C)`` float32 view (writable; stale after `step`)."""
-        self._nonzero_rows[0][:] = 1  # the caller may write anywhere
+        self._nonzero_chunks[0][:] = 1  # the caller may write anywhere
         self._state_written = True  # into wall cells too
         return self.state_view()
 
@@ -154,7 +155,7 @@ class World:
     def rows_in_use(self) -> np.ndarray:
         """A copy of the flags of the rows of the current state that may hold non-zero values
         (every other row is zero, and owned by nobody)."""
-        return self._nonzero_rows[0].copy()
+        return self._nonzero_chunks[0].any(axis=1).astype(np.uint8)
 
     def padded(self) -> np.ndarray:
         """The current state's padded buffer (layout of `sim.core`), for kernels that read it in
@@ -370,7 +371,7 @@ class World:
             self.set_walls(walls)
         self.state[:] = state
         self.owner[:] = owner
-        self._nonzero_rows[1][:] = 1
+        self._nonzero_chunks[1][:] = 1
         self.step_count = step
 
     def step(self, n: int = 1) -> None:
@@ -382,12 +383,12 @@ class World:
             try:
                 core.step(cur, nxt, self.owner, self._tables, organisms, self._scratch,
                           threshold=self.alive_threshold, wrap=self.boundary == "wrap",
-                          seed=self.seed, step_index=self.step_count, nonzero_rows=self._nonzero_rows[1],
+                          seed=self.seed, step_index=self.step_count, nonzero_chunks=self._nonzero_chunks[1],
                           meeting=meeting, clear_wall_state=self._state_written)
             except ValueError as error:
                 raise WorldError(f"step {self.step_count}: {error}") from error
             self._buffers.reverse()
-            self._nonzero_rows.reverse()
+            self._nonzero_chunks.reverse()
             self._state_written = False
             self.step_count += 1
 
