@@ -366,3 +366,20 @@ def test_every_module_the_result_code_imports_is_part_of_the_run_id():
             todo.append(name)
     assert reached - listed == set()
     assert all(_spec(name) is not None for name in listed)  # no stale names
+
+
+def test_sweep_runs_step_with_one_thread_each(sweep_file, tmp_path, monkeypatch):
+    """Workers are single-threaded (one per core): a run must not switch to numba's full count."""
+    import numba
+
+    from nca_world.sim.world import World
+
+    counts, step = set(), World.step
+
+    def counted(world, n=1):
+        step(world, n)
+        counts.add(numba.get_num_threads())
+
+    monkeypatch.setattr(World, "step", counted)
+    run_in_process(Sweep(sweep_file), tmp_path / "out")
+    assert counts == {1}

@@ -10,6 +10,7 @@ from nca_world.sim.cli import main
 from nca_world.sim.runner import run_scenario
 from nca_world.sim.scenario import load_scenario
 from nca_world.sim.threads import HOLD_SECONDS, PROBE_SECONDS, ThreadTuner, candidates
+from nca_world.sim.world import World
 
 
 class FakeMachine:
@@ -77,3 +78,32 @@ def test_the_command_refuses_a_count_beyond_numba_before_writing_anything(scenar
     assert main(["run", "base.toml", "--threads", "4096", "--out", "x.h5"]) == 2
     assert "threads: expected 1.." in capsys.readouterr().err
     assert sorted(p.name for p in scenario_dir.iterdir()) == before
+
+
+def test_a_world_steps_with_its_own_thread_count_whatever_was_set_since():
+    import numba
+
+    from tests.test_world import grower
+
+    most = numba.config.NUMBA_NUM_THREADS
+    world = World(24, 24, species={"g": grower()}, threads=1)
+    world.spawn("o", "g", (12, 12))
+    world.step()
+    assert numba.get_num_threads() == 1
+    numba.set_num_threads(most)  # other code (a sweep, a notebook cell) changes it
+    world.step()
+    assert numba.get_num_threads() == 1
+    world.threads = None  # chosen by measurement: the first probe tries every thread
+    world.step()
+    assert numba.get_num_threads() == most
+    with pytest.raises(WorldError, match=r"threads: expected 1\.\."):
+        World(8, 8, species={"g": grower()}, threads=most + 1)
+
+
+def test_a_run_steps_with_the_count_it_was_given(scenario_dir):
+    import numba
+
+    counts = set()
+    run_scenario(load_scenario(scenario_dir / "base.toml"), steps=5, out=scenario_dir / "one.h5", progress=False,
+                 threads=1, on_step=lambda world: counts.add(numba.get_num_threads()))
+    assert counts == {1}

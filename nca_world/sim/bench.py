@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numba
 import numpy as np
 
 from nca_world.agents.firing import fire_mask
@@ -86,8 +87,9 @@ def _discs(world: World, centres: list[tuple[int, int]], radius: float, species:
 
 
 def make_world(layout: str, rules: dict[str, Rule]) -> World:
-    """A ``SIZE x SIZE`` world in one of the benchmark layouts."""
-    world = World(SIZE, SIZE, species=rules, seed=7)
+    """A ``SIZE x SIZE`` world in one of the benchmark layouts, stepping with every thread (timings
+    of the core alone; `bench --contention` times the chosen counts)."""
+    world = World(SIZE, SIZE, species=rules, seed=7, threads=numba.config.NUMBA_NUM_THREADS)
     names = list(rules)
     if layout == "all alive":
         world.spawn("o0", names[0], (0, 0))

@@ -32,18 +32,16 @@ class Layout:
 
 def step_in_process(steps: int, start_at: float) -> None:
     """The worker: load the kernels, wait for `start_at` (epoch seconds), then time `steps` steps
-    with `ThreadTuner` choosing the thread count (run by `--worker`)."""
+    with the world's `ThreadTuner` choosing the thread count (run by `--worker`)."""
     from nca_world.sim.bench import bench_rule, make_world
-    from nca_world.sim.threads import ThreadTuner
 
     world = make_world("4 organisms, 1 species", {"a": bench_rule(1)})
+    world.threads = None  # the bench fixes all threads; here the world chooses, as a run does
     world.step(3)
     time.sleep(max(0.0, start_at - time.time()))
-    tuner = ThreadTuner()
     started_at, start = time.time(), time.perf_counter()
     for _ in range(steps):
         world.step()
-        tuner.tick()
     print(f"{(time.perf_counter() - start) / steps:.9f} {started_at:.6f}")
 
 

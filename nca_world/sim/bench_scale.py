@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numba
 import numpy as np
 
 from nca_world.agents.spec import Rule
@@ -52,7 +53,7 @@ def layouts(max_size: int) -> list[tuple[int, int | None]]:
 def scale_world(size: int, organisms: int | None, rule: Rule) -> World:
     """A ``size²`` world: `organisms` discs on a regular lattice covering 10% of it, or (None) the
     whole grid alive as one organism."""
-    world = World(size, size, species={"a": rule}, seed=7)
+    world = World(size, size, species={"a": rule}, seed=7, threads=numba.config.NUMBA_NUM_THREADS)
     state = world.state
     if organisms is None:
         world.spawn("o0", "a", (0, 0))

@@ -28,9 +28,10 @@ One step (Mordvintsev et al. 2020, with one rule per cell):
    ``pre = 0``. Barring reads the rules before any cell is barred.
 3. ``u = x + fire * (W2^T relu(W1^T p(x) + b1) + b2)`` for every fired cell with a rule; the
    fired cells of a block of rows are packed per species and the MLP runs on up to 48 of them
-   at a time with AVX-512, 16 elsewhere (`sim.simd`, `WIDE_VECTORS`). Unfired cells keep ``u = x``. With ``sensed`` (not everyone senses
-   everyone), the perception of a cell with rule ``k`` reads a neighbour owned by ``j`` as zero
-   in every channel unless ``sensed[k, j]``; unowned neighbours read as they are.
+   at a time with AVX-512, 16 elsewhere (`sim.simd`, `WIDE_VECTORS`). Unfired cells keep
+   ``u = x``. With ``sensed`` (not everyone senses everyone), the perception of a cell with
+   rule ``k`` reads a neighbour owned by ``j`` as zero in every channel unless ``sensed[k, j]``;
+   unowned neighbours read as they are.
 4. ``post = maxpool3(u_alpha > t)``; ``life = pre & post``; ``x' = u * life``; the frozen
    identity channels of living cells are set to their organism's identity.
 5. Ownership: a living cell keeps its owner, a new one takes its rule's owner, a dead one has none.

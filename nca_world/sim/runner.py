@@ -31,7 +31,7 @@ from nca_world.sim.scenario import Scenario, load_scenario_text
 from nca_world.sim.scenario_events import AddSpecies, Spawn, Split
 from nca_world.sim.scenario_sections import MAX_STEPS
 from nca_world.sim.scenario_toml import apply_override, dump_toml
-from nca_world.sim.threads import ThreadTuner, check_threads
+from nca_world.sim.threads import check_threads
 from nca_world.sim.world import World
 
 
@@ -332,6 +332,7 @@ def _drive(run: Run, steps: int, progress: bool, on_step: Callable[[World], None
     from tqdm import tqdm
 
     world, recorder = run.world, run.recorder
+    world.threads = threads
     first_seconds, started_at = 0.0, world.step_count
     bar = None
     complete = False
@@ -346,10 +347,8 @@ def _drive(run: Run, steps: int, progress: bool, on_step: Callable[[World], None
                 on_step(world)
         start = time.perf_counter()
         bar = tqdm(total=steps, initial=world.step_count, disable=not progress, unit="step", dynamic_ncols=True)
-        tuner = ThreadTuner(threads)
         while world.step_count < steps:
             run.advance()
-            tuner.tick()
             bar.update(1)
             if on_step is not None:
                 on_step(world)

@@ -58,7 +58,8 @@ def run_one(scenario_path: str, run: dict[str, Any], out_dir: str, keep: bool, m
                 raise ScenarioError(f"species {name}: model file {model} changed after the sweep was loaded "
                                     "(its id would not match its result); rerun the sweep")
         scenario = load_scenario(Path(scenario_path), fields=run["fields"])
-        run_scenario(scenario, out=recording, progress=False, overwrite="any")  # the sweep's own file, by run id
+        # the sweep's own file, by run id; one thread (else the run's tuner would try all of them)
+        run_scenario(scenario, out=recording, progress=False, overwrite="any", threads=1)
         with open_recording(recording) as opened:
             analysis = analyze(opened)
             series = study_measures.series_of(analysis, opened)

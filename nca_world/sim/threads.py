@@ -50,12 +50,21 @@ class ThreadTuner:
         self.seconds_per_step: dict[int, float] = {}
         self._trial = 0  # index into counts while measuring; len(counts) while holding
         self._since, self._steps = clock(), 0
-        numba.set_num_threads(self.counts[0])
+        self._set(self.counts[0])
 
     @property
     def threads(self) -> int:
         """The thread count in use."""
         return numba.get_num_threads()
+
+    def _set(self, count: int) -> None:
+        self._count = count
+        numba.set_num_threads(count)
+
+    def use(self) -> None:
+        """Set numba's count to this tuner's choice again (other code may have changed it since)."""
+        if numba.get_num_threads() != self._count:
+            numba.set_num_threads(self._count)
 
     def tick(self) -> None:
         """One step was taken: measure, and switch counts when a window ends."""
@@ -69,12 +78,12 @@ class ThreadTuner:
             self.seconds_per_step[self.counts[self._trial]] = elapsed / self._steps
             self._trial += 1
             if self._trial == len(self.counts):
-                numba.set_num_threads(min(self.seconds_per_step, key=self.seconds_per_step.__getitem__))
+                self._set(min(self.seconds_per_step, key=self.seconds_per_step.__getitem__))
             else:
-                numba.set_num_threads(self.counts[self._trial])
+                self._set(self.counts[self._trial])
         elif elapsed >= HOLD_SECONDS:
             self._trial = 0
-            numba.set_num_threads(self.counts[0])
+            self._set(self.counts[0])
         else:
             return
         self._since, self._steps = self.clock(), 0

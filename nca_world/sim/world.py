@@ -18,6 +18,7 @@ from nca_world.agents.firing import fire_threshold
 from nca_world.agents.spec import BOUNDARIES, Rule, seed_state
 from nca_world.sim import core
 from nca_world.sim.meeting import CONTESTS, SENSES, sensed_matrix
+from nca_world.sim.threads import ThreadTuner, check_threads
 
 if TYPE_CHECKING:
     from nca_world.sim.render import Layers
@@ -83,13 +84,13 @@ class World:
     A world whose buffers (`memory_needed`) exceed `memory_limit` bytes (default: the memory
     available) is refused before anything is allocated. How organisms meet (`sim.meeting`):
     `senses` (the default level), `interactions` (levels per pair of species) and `contest`;
-    walls are set with `set_walls`.
+    walls are set with `set_walls`. `threads`: see the property.
     """
 
     def __init__(self, height: int, width: int, *, species: Mapping[str, Rule],
                  boundary: str = "zero", seed: int = 0, memory_limit: int | None = None,
                  senses: str = "all", interactions: Mapping[tuple[str, str], str] | None = None,
-                 contest: str = "strongest") -> None:
+                 contest: str = "strongest", threads: int | None = None) -> None:
         if not (isinstance(height, int) and isinstance(width, int) and height > 0 and width > 0):
             raise WorldError(f"world size: expected positive integers, got {height!r} x {width!r}")
         if boundary not in BOUNDARIES:
@@ -134,6 +135,20 @@ class World:
         self._state_written = True  # since the last step: wall cells of the state may be non-zero
         self._sensed: np.ndarray | None = None  # rebuilt when the organisms change
         self.set_meeting(senses=senses, interactions=interactions or {}, contest=contest)
+        self.threads = threads
+
+    @property
+    def threads(self) -> int | None:
+        """numba threads that `step` uses: a fixed count (1 .. NUMBA_NUM_THREADS), or None (the
+        default) to choose it by measurement as the machine's load changes (`sim.threads`: on a
+        busy machine two threads can step 10x slower than one). Results never depend on it."""
+        return self._threads
+
+    @threads.setter
+    def threads(self, threads: int | None) -> None:
+        check_threads(threads)
+        self._threads = threads
+        self._tuner: ThreadTuner | None = None  # made at the next step
 
     # ------------------------------------------------------------------ views
 
@@ -378,6 +393,9 @@ class World:
         """Advance the world `n` steps."""
         organisms = core.Organisms(self._species_of, self._identity_of)
         meeting = self._meeting()
+        if self._tuner is None:
+            self._tuner = ThreadTuner(self._threads)
+        self._tuner.use()
         for _ in range(n):
             cur, nxt = self._buffers
             try:
@@ -391,6 +409,7 @@ class World:
             self._nonzero_chunks.reverse()
             self._state_written = False
             self.step_count += 1
+            self._tuner.tick()
 
     def apply(self, event: Any, number: int = 0) -> dict[str, Any]:
         """Apply a scenario event (`sim.scenario_events`: `CutCircle`, `Move`, ...) now; returns its effect.
