@@ -204,23 +204,28 @@ def _strongest_owned(state, owner, y, x, radius, height, width, wrap):
 
 
 @numba.njit(cache=True, fastmath=FASTMATH, parallel=True)
-def rule_rows(state, owner, near1, near2, height, width, wrap, pre, rule, active):
+def rule_rows(state, owner, near1, near2, height, width, wrap, pre, rule, active, halo_chunks):
     """``pre = maxpool3(hot)`` and the organism whose rule updates each cell of the halo.
 
     ``rule[y, x]`` is 0 outside ``maxpool5(hot)``; inside it is the owner, or for an unowned
     cell its strongest owned neighbour (3x3, else 5x5), or 0 when there is none (the cell keeps
     its state). ``active[y]``: row y has a cell in ``maxpool5(hot)``; a row without one is
     entirely dead after the step. (Not "a cell with a rule": an unowned hot cell with no owner
-    near it lives on unchanged, whatever the rest of its row holds.)
+    near it lives on unchanged, whatever the rest of its row holds.) ``halo_chunks[y, j]``: a cell
+    of chunk j of row y is in the halo, ``maxpool3(pre)``; outside it a chunk dies whole and none
+    of its alphas keeps a neighbour alive.
     """
     for y in prange(height):
         r = y + RING
         for x in range(width):
             pre[y, x] = near1[r - 1, x] | near1[r, x] | near1[r + 1, x]
         any_halo = False
+        for j in range(halo_chunks.shape[1]):
+            halo_chunks[y, j] = 0
         for x in range(width):
             halo = near2[r - 2, x] | near2[r - 1, x] | near2[r, x] | near2[r + 1, x] | near2[r + 2, x]
             any_halo |= halo
+            halo_chunks[y, x // LANES] |= halo
             o = owner[y, x]
             if halo and o == 0:
                 o = _strongest_owned(state, owner, y, x, 1, height, width, wrap)
@@ -374,7 +379,7 @@ def _dense_one(source, col, n_in, weights, bias, j, target, out_col, relu, resid
     acc = vsplat(bias[j])
     for k in range(n_in):
         acc = vfma(acc, vsplat(weights[k, j]), vload(source, (k, col)))
-    vstore(target, (j, out_col), vrelu(acc) if relu else vadd(vload(residual, (j, out_col)), acc))
+    _finish_one(target, j, out_col, acc, relu, residual)
 
 
 @numba.njit(cache=True, fastmath=FASTMATH, inline="always")
@@ -498,24 +503,6 @@ def _fire_masks(rule, species_of, fire_threshold, key, y, x0, width, n_species, 
 
 
 @numba.njit(cache=True, fastmath=FASTMATH, inline="always")
-def _touches_pre(pre, y, x0, height, width, wrap):
-    """Whether a cell of ``pre`` lies in rows y-1..y+1, columns x0-1..x0+16 (wrapped, or cut at
-    the grid's edges): the chunk's cells are in ``maxpool3(pre)``, where a cell's updated alpha
-    counts towards its own or a neighbour's life."""
-    x1 = min(width, x0 + LANES)
-    near = False
-    for dy in range(-1, 2):
-        yy = _on_axis(y + dy, height, wrap)
-        if yy < 0:
-            continue
-        for x in range(x0 - 1, x1 + 1):
-            xx = _on_axis(x, width, wrap)
-            if xx >= 0:
-                near |= pre[yy, xx] > 0
-    return near
-
-
-@numba.njit(cache=True, fastmath=FASTMATH, inline="always")
 def _clear_chunk(state, r, a, zero):
     """Every channel of the 16 cells from padded column `a` of padded row `r` set to zero."""
     for c in range(state.shape[0]):
@@ -523,13 +510,13 @@ def _clear_chunk(state, r, a, zero):
 
 
 @numba.njit(cache=True, fastmath=FASTMATH, inline="always")
-def _perceive_block(cur, nxt, rule, active, pre, nonzero_chunks, species_of, fire_threshold, seed, step, y0,
+def _perceive_block(cur, nxt, rule, active, halo_chunks, nonzero_chunks, species_of, fire_threshold, seed, step, y0,
                     y1, width, tiles, masks, starts, counts, lane_species, owner, sensed, blind, height, wrap, see):
     """Rows y0..y1-1: pack the perception of every fired cell into its species' tile
     (``vcompress``), in raster order, filling `masks`, `starts` (each chunk's first tile column
     per species) and `counts`; copy the chunks without a fired cell from `cur` to `nxt`, except
-    where no cell of the chunk is in ``maxpool3(pre)`` (`_touches_pre`): all of it dies and none
-    of its alphas keeps a neighbour alive, so it becomes zero, written only if `nonzero_chunks`
+    where no cell of the chunk is in the halo (`halo_chunks`, from `rule_rows`): all of it dies and
+    none of its alphas keeps a neighbour alive, so it becomes zero, written only if `nonzero_chunks`
     says that chunk of `nxt` may hold non-zero values (big sparse worlds would otherwise copy and
     clear every empty chunk of every active row, each step).
 
@@ -564,7 +551,7 @@ def _perceive_block(cur, nxt, rule, active, pre, nonzero_chunks, species_of, fir
                 starts[row, j, s] = counts[s]
                 counts[s] += _popcount16(masks[row, j, s])
             if fired == 0:
-                if _touches_pre(pre, y, x0, height, width, wrap):
+                if halo_chunks[y, j]:
                     for c in range(channels):
                         vstore(nxt, (c, r, a), vload(cur, (c, r, a)))
                     nonzero_chunks[y, j] = 1
@@ -627,8 +614,8 @@ def _write_back(cur, nxt, active, updated, y0, y1, outs, masks, starts):
 
 
 @numba.njit(cache=True, fastmath=FASTMATH, parallel=True)
-def update_rows(cur, nxt, rule, active, pre, nonzero_chunks, species_of, w1, b1, w2, b2, fire_threshold, updated,
-                seed, step, height, width, threshold, wrap, near1, near2, tiles, outs, masks, starts, counts,
+def update_rows(cur, nxt, rule, active, halo_chunks, nonzero_chunks, species_of, w1, b1, w2, b2, fire_threshold,
+                updated, seed, step, height, width, threshold, wrap, near1, near2, tiles, outs, masks, starts, counts,
                 lane_species, hidden, next_block, owner, sensed, blind, see):
     """``nxt = cur + fire * MLP(perception(cur))`` for the fired cells that have a rule, and
     `near1`, `near2` of the result (`_hot_row`; their ring rows are left to the caller).
@@ -652,9 +639,9 @@ def update_rows(cur, nxt, rule, active, pre, nonzero_chunks, species_of, w1, b1,
         while block < n_blocks:
             y0 = block * ROW_BLOCK
             y1 = min(height, y0 + ROW_BLOCK)
-            _perceive_block(cur, nxt, rule, active, pre, nonzero_chunks, species_of, fire_threshold, seed, step, y0,
-                            y1, width, tiles[band], masks[band], starts[band], counts[band], lane_species[band],
-                            owner, sensed, blind, height, wrap, see[band])
+            _perceive_block(cur, nxt, rule, active, halo_chunks, nonzero_chunks, species_of, fire_threshold, seed,
+                            step, y0, y1, width, tiles[band], masks[band], starts[band], counts[band],
+                            lane_species[band], owner, sensed, blind, height, wrap, see[band])
             for s in range(n_species):
                 if counts[band, s] > 0:
                     _mlp(tiles[band, s], counts[band, s], w1[s], b1[s], w2[s], b2[s], updated[s], hidden[band],
@@ -760,6 +747,7 @@ class Scratch(NamedTuple):
     next_block: np.ndarray
     see: np.ndarray
     barred: np.ndarray
+    halo_chunks: np.ndarray
 
 
 class Meeting(NamedTuple):
@@ -801,6 +789,7 @@ def make_scratch(channels: int, hidden: int, n_species: int, height: int, width:
         next_block=aligned_zeros((8,), np.int64),  # a cache line of its own for the shared counter
         see=aligned_zeros((bands, 9, LANES)),
         barred=np.zeros((height, width), np.uint8),
+        halo_chunks=np.zeros(chunk_shape(height, width), np.uint8),
     )
 
 
@@ -837,7 +826,7 @@ def step(cur: np.ndarray, nxt: np.ndarray, owner: np.ndarray, species: Species,
               species.updated, organisms.species_of, organisms.identity_of, np.float32(threshold), wrap,
               seed, step_index, nonzero_chunks, s.near1, s.near2, s.pre, s.rule, s.active, s.tiles, s.outs,
               s.masks, s.starts, s.counts, s.lane_species, s.hidden, s.next_block, m.walls, m.has_walls,
-              clear_wall_state, m.sensed, m.blind, m.buffer, s.see, s.barred)
+              clear_wall_state, m.sensed, m.blind, m.buffer, s.see, s.barred, s.halo_chunks)
     if not stepped:
         raise ValueError(f"owner map holds organism numbers outside 0..{len(organisms.species_of) - 1}")
 
@@ -856,7 +845,7 @@ def _owners_known(owner, n_organisms):
 def _step_all(cur, nxt, owner, w1, b1, w2, b2, fire_threshold, updated, species_of, identity_of,
               threshold, wrap, seed, step, nonzero_chunks, near1, near2, pre, rule, active, tiles, outs,
               masks, starts, counts, lane_species, hidden, next_block, walls, has_walls,
-              clear_wall_state, sensed, blind, buffer, see, barred):
+              clear_wall_state, sensed, blind, buffer, see, barred, halo_chunks):
     """The passes of one step in order: one call from Python (dispatch costs add up at 1000+
     steps/s), without the GIL, so that the recorder's thread writes while the world steps.
     Returns False, changing nothing, when the owner map names an unknown organism."""
@@ -868,14 +857,14 @@ def _step_all(cur, nxt, owner, w1, b1, w2, b2, fire_threshold, updated, species_
     if wrap:
         refresh_ring(cur, height, width)
     hot_rows(cur, threshold, height, width, wrap, near1, near2)
-    rule_rows(cur, owner, near1, near2, height, width, wrap, pre, rule, active)
+    rule_rows(cur, owner, near1, near2, height, width, wrap, pre, rule, active, halo_chunks)
     if has_walls:
         drop_rule_rows(walls, height, width, pre, rule)
     if buffer:
         bar_rows(owner, rule, height, width, wrap, barred)
         drop_rule_rows(barred, height, width, pre, rule)
-    update_rows(cur, nxt, rule, active, pre, nonzero_chunks, species_of, w1, b1, w2, b2, fire_threshold, updated,
-                seed, step, height, width, threshold, wrap, near1, near2, tiles, outs, masks, starts, counts,
+    update_rows(cur, nxt, rule, active, halo_chunks, nonzero_chunks, species_of, w1, b1, w2, b2, fire_threshold,
+                updated, seed, step, height, width, threshold, wrap, near1, near2, tiles, outs, masks, starts, counts,
                 lane_species, hidden, next_block, owner, sensed, blind, see)
     _ring_rows(near1, height, wrap)
     _ring_rows(near2, height, wrap)

@@ -71,6 +71,7 @@ def _permute(builder, half, table, bits):
 
 
 def _popcount(builder, value):
+    """The number of set bits of an integer IR value."""
     function = cgutils.get_or_insert_function(builder.module, ir.FunctionType(value.type, [value.type]),
                                               f"llvm.ctpop.i{value.type.width}")
     return builder.call(function, [value])

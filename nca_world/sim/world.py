@@ -46,7 +46,7 @@ def memory_needed(height: int, width: int, channels: int, hidden: int, species: 
 
     buffers = 2 * 4 * int(np.prod(core.padded_shape(channels, height, width)))
     planes = (2 * (height + 2 * core.RING) + 2 * height) * width + 4 * height * width  # near1/2, pre, owner
-    rule = 4 * height * width + 2 * height * width  # rule, walls and barred
+    rule = 4 * height * width + 2 * height * width + height * -(-width // core.LANES)  # rule, walls, barred, halo
     chunks = -(-width // core.LANES)
     capacity = core.ROW_BLOCK * chunks * core.LANES + core.BATCH
     bands = numba.config.NUMBA_NUM_THREADS
